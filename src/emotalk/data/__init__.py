@@ -1,0 +1,1 @@
+"""Data: synthetic CREMA-D, preprocessing, sample windows and the one LightningDataModule."""

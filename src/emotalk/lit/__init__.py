@@ -1,0 +1,1 @@
+"""LightningModules: the expert SyncNet, the emotion classifier, the generator GAN."""

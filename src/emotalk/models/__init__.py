@@ -1,0 +1,1 @@
+"""Plain PyTorch networks (no Lightning): generator, SyncNet expert, emotion classifier, discriminator, VGG loss."""

@@ -1,0 +1,1 @@
+"""Video: decoding, face detection and tracking, crop/paste, encoding."""
