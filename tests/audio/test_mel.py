@@ -103,7 +103,7 @@ def test_load_audio_resamples_and_reads_video(media, tmp_path):
 def test_bad_audio_names_the_file(tmp_path):
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio at all")
-    with pytest.raises(MediaDecodeError, match="notes.wav"):
+    with pytest.raises(MediaDecodeError, match=r"notes\.wav"):
         load_audio(bad)
     with pytest.raises(MediaDecodeError, match="not found"):
         load_audio(tmp_path / "missing.wav")
