@@ -78,9 +78,7 @@ def probe(path: Path | str) -> MediaInfo:
         raise MediaDecodeError(f"file not found: {path}")
     if path.stat().st_size == 0:
         raise MediaDecodeError(f"{path} is empty (0 bytes)")
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, check=False
-    )
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, check=False)
     text = proc.stderr.decode("utf-8", "replace")
     video, audio = _VIDEO.search(text), _AUDIO.search(text)
     if video is None and audio is None:

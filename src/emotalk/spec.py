@@ -44,6 +44,11 @@ class AVSpec:
     # Audio window of frame k starts at frame k + audio_offset_frames. 0 = the reference's inference convention;
     # -1 = its training convention (a known mismatch, reference-code.md Q3). One value serves both here.
     audio_offset_frames: int = 0
+    # Face box padding (top, bottom, left, right) as fractions of the detected box's height/width, the same in
+    # preprocessing and inference (the reference pads 10 px at inference only, reference-code.md Q10).
+    face_pads: tuple[float, float, float, float] = (0.05, 0.10, 0.05, 0.05)
+    # Centred temporal smoothing of face boxes, in frames (the reference's window looks forward only, Q11).
+    box_smoothing: int = 5
 
     @property
     def mel_fps(self) -> float:
@@ -68,7 +73,8 @@ class AVSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AVSpec:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+        return cls(**kw)
 
 
 DEFAULT_SPEC = AVSpec()
