@@ -1,0 +1,192 @@
+"""`TalkingFaceDataModule`: the one LightningDataModule over any preprocessed folder (CREMA-D, LRS2, synthetic).
+
+``mode`` picks the consumer (data/windows.py): ``generator`` → `GeneratorBatch`, ``syncnet`` → `SyncBatch`,
+``emotion`` → `ClipBatch`. Splits are by actor (data/splits.py); training draws ``samples_per_epoch`` random
+windows of the train clips per epoch, validation and test serve a fixed plan.
+
+``root`` may be relative: it is taken relative to the directory the command was started from (Hydra's original
+working directory, via ``hydra.utils.to_absolute_path``), so it means the same thing whether or not a run
+changes into its output folder (``hydra.job.chdir``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+from typing_extensions import override
+
+from emotalk.data.augment import FrameAugment, build_augment
+from emotalk.data.clips import CLIPS_DIR, MANIFEST, ClipMeta, read_manifest
+from emotalk.data.splits import SPLITS, SplitConfig, assign_splits
+from emotalk.data.windows import MASK_MODES, MODES, ClipWindows, WindowDataset, build_index, collate_fn
+from emotalk.errors import ConfigError, EmotalkError
+from emotalk.spec import DEFAULT_SPEC, AVSpec
+
+log = logging.getLogger(__name__)
+
+
+def resolve_root(root: str | Path) -> Path:
+    """An absolute data root: relative paths are relative to where the command was started (not Hydra's run dir)."""
+    try:
+        from hydra.utils import to_absolute_path
+
+        return Path(to_absolute_path(str(root)))
+    except ImportError:  # pragma: no cover - hydra is a dependency; keep the module usable without it
+        return Path(root).absolute()
+
+
+def load_clips(root: str | Path) -> list[ClipMeta]:
+    """The manifest (or the finished clip folders) of a preprocessed root; a clear error when there is none."""
+    root = Path(root)
+    hint = (
+        "Run `emotalk preprocess --dataset crema_d|lrs2|folder --input <videos> --out <root>` first "
+        "(or `emotalk synth` then `emotalk preprocess` for the synthetic set), or point data.root at a "
+        "preprocessed folder."
+    )
+    if not root.is_dir():
+        raise EmotalkError(f"data root {root} does not exist. {hint}")
+    if not (root / MANIFEST).is_file() and not (root / CLIPS_DIR).is_dir():
+        raise EmotalkError(f"data root {root} is not a preprocessed folder (no {MANIFEST}, no {CLIPS_DIR}/). {hint}")
+    metas = read_manifest(root)
+    if not metas:
+        raise EmotalkError(f"data root {root} holds no finished clip. {hint}")
+    return metas
+
+
+class TalkingFaceDataModule(L.LightningDataModule):
+    """Train/val/test loaders of windows for the generator, the expert SyncNet or the emotion classifier.
+
+    Args:
+        root: a preprocessed folder (data/clips.py layout).
+        mode: generator | syncnet | emotion.
+        batch_size: items per batch (paper: 16 generator, 64-128 expert and classifier).
+        num_workers: DataLoader workers (persistent when > 0).
+        mask_mode: full (EmoGen) | lower_half (Wav2Lip); generator mode only.
+        augment: a FrameAugment, its config mapping, or None; training loader only.
+        split: a SplitConfig or its mapping (test/val actors, folder fractions).
+        samples_per_epoch: training items per epoch (drawn at random from the train clips).
+        val_windows_per_clip / val_samples: the fixed evaluation plan (evenly spaced starts per clip; at most
+            val_samples rows, None = all), used for both validation and test.
+        neg_min_offset: syncnet: off-sync video windows start at least this many frames away (None: T).
+        seed: seed of the evaluation plan (training draws follow torch's per-worker seeds).
+        spec: AVSpec or its dict (T, mel_step, audio_offset_frames, ...); the default spec when None.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        mode: str = "generator",
+        batch_size: int = 16,
+        num_workers: int = 0,
+        mask_mode: str = "full",
+        augment: FrameAugment | Mapping[str, Any] | None = None,
+        split: SplitConfig | Mapping[str, Any] | None = None,
+        samples_per_epoch: int = 4096,
+        val_windows_per_clip: int = 2,
+        val_samples: int | None = None,
+        neg_min_offset: int | None = None,
+        seed: int = 0,
+        pin_memory: bool = False,
+        drop_last: bool = True,
+        spec: AVSpec | Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ConfigError(f"data.mode={mode!r} is unknown; use one of {', '.join(MODES)}")
+        if mask_mode not in MASK_MODES:
+            raise ConfigError(f"data.mask_mode={mask_mode!r} is unknown; use one of {', '.join(MASK_MODES)}")
+        if batch_size < 1 or num_workers < 0 or samples_per_epoch < 1:
+            raise ConfigError(
+                f"data: batch_size ({batch_size}) and samples_per_epoch ({samples_per_epoch}) must be >= 1, "
+                f"num_workers ({num_workers}) >= 0"
+            )
+        self.root = resolve_root(root)
+        self.mode, self.mask_mode = mode, mask_mode
+        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.augment = build_augment(augment)
+        self.split_cfg = SplitConfig.from_any(split)
+        self.samples_per_epoch, self.val_windows_per_clip = int(samples_per_epoch), int(val_windows_per_clip)
+        self.val_samples = None if val_samples is None else int(val_samples)
+        self.neg_min_offset, self.seed = neg_min_offset, int(seed)
+        self.pin_memory, self.drop_last = pin_memory, drop_last
+        if spec is None or isinstance(spec, AVSpec):
+            self.spec = spec or DEFAULT_SPEC
+        else:
+            self.spec = AVSpec.from_dict(dict(spec))
+        self.save_hyperparameters(ignore=["augment", "split", "spec"])
+        self.hparams["augment"] = None if self.augment is None else dict(self.augment.config)
+        self.hparams["split"] = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.split_cfg).items()}
+        self.metas: list[ClipMeta] = []
+        self.split_index: dict[str, list[int]] = {}
+        self.datasets: dict[str, WindowDataset] = {}
+
+    # -- setup -----------------------------------------------------------------------------------------------
+    @override
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        self.metas = load_clips(self.root)
+        self.split_index = assign_splits(self.metas, self.split_cfg)
+        index = build_index(self.root, self.metas, self.spec)
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        for s in SPLITS:
+            clips: list[ClipWindows] = [index[i] for i in self.split_index[s]]
+            train = s == "train"
+            self.datasets[s] = WindowDataset(
+                clips,
+                self.mode,
+                spec=self.spec,
+                train=train,
+                samples_per_epoch=self.samples_per_epoch,
+                windows_per_clip=self.val_windows_per_clip,
+                max_samples=self.val_samples,
+                seed=self.seed,
+                augment=self.augment if train else None,
+                neg_min_offset=self.neg_min_offset,
+                rank=rank,
+                name=s,
+            )
+        log.info(
+            "data %s (%s): %s",
+            self.root,
+            self.mode,
+            ", ".join(
+                f"{s} {len(self.split_index[s])} clips / {len(self.datasets[s].clips)} usable / "
+                f"{len(self.datasets[s])} items"
+                for s in SPLITS
+            ),
+        )
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        if not self.datasets:
+            self.setup()
+        ds = self.datasets[split]
+        if len(ds) == 0:
+            log.warning("the %s loader is EMPTY (no usable %s clip under %s)", split, self.mode, self.root)
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            shuffle=False,  # training items are random draws already; evaluation keeps its plan order
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
+            collate_fn=collate_fn(self.mode, self.mask_mode),
+            drop_last=self.drop_last and train and len(ds) >= self.batch_size,
+        )
+
+    @override
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    @override
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", train=False)
+
+    @override
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)
