@@ -22,11 +22,22 @@ class VideoReader:
         fps: resample to this rate (ffmpeg's fps filter: drops/duplicates frames, keeps timing); None keeps
             the native rate.
         max_side: downscale (keeping aspect) so the longer side is at most this; None keeps the size.
+        info: the result of `probe(path)` when the caller already has it (saves one ffmpeg start).
+        extra_output: more ffmpeg output arguments, appended after the frame pipe, e.g. `["-map", "0:a:0", "-ac",
+            "1", "-ar", "16000", "-f", "f32le", "audio.f32"]` to write the audio track in the same pass; the
+            file is complete once iteration has ended.
     """
 
-    def __init__(self, path: Path | str, fps: float | None = None, max_side: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        fps: float | None = None,
+        max_side: int | None = None,
+        info: MediaInfo | None = None,
+        extra_output: list[str] | None = None,
+    ) -> None:
         self.path = Path(path)
-        self.info: MediaInfo = probe(self.path)
+        self.info: MediaInfo = info if info is not None else probe(self.path)
         if not self.info.has_video:
             raise MediaDecodeError(f"{self.path} has no video stream (an audio file was given as the video?)")
         self.fps_out = fps
@@ -35,6 +46,7 @@ class VideoReader:
             s = max_side / max(w, h)
             w, h = round(w * s / 2) * 2, round(h * s / 2) * 2
         self.width, self.height = w, h
+        self.extra_output = list(extra_output or [])
         self.n_read = 0
         self.stderr = ""  # ffmpeg's error output of the last full pass (warnings of a damaged file)
 
@@ -52,7 +64,7 @@ class VideoReader:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(self.path), "-map", "0:v:0"]
         if filters:
             cmd += ["-vf", ",".join(filters)]
-        cmd += ["-f", "rawvideo", "-pix_fmt", "bgr24", "-"]
+        cmd += ["-f", "rawvideo", "-pix_fmt", "bgr24", "-", *self.extra_output]
         frame_bytes = self.width * self.height * 3
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes * 4)
         assert proc.stdout is not None and proc.stderr is not None
