@@ -99,7 +99,7 @@ def test_audio_offset_minus_one_shifts_every_audio_window_one_frame_earlier(inde
 
 
 def test_noface_frames_are_never_served(index):
-    metas, clips = index
+    _, clips = index
     noface_clips = [c for c in clips if c.meta.n_noface]
     assert noface_clips
     for mode in ("generator", "syncnet", "emotion"):
