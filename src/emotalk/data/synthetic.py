@@ -39,6 +39,7 @@ import multiprocessing
 import os
 import subprocess
 import time
+import wave
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -48,7 +49,6 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from emotalk.audio.load import write_wav
 from emotalk.data.cremad import ACTORS, SENTENCES, TEST_ACTORS, VAL_ACTORS, format_name, parse_name
 from emotalk.errors import EmotalkError, MediaDecodeError
 from emotalk.ffmpeg import ffmpeg_exe, last_error_line
@@ -148,7 +148,7 @@ def actor_params(actor: str | int, seed: int = 0) -> ActorParams:
     bg2 = _hsv_to_bgr((hue + r.uniform(-0.06, 0.06)) % 1.0, min(1.0, sat + 0.1), val * r.uniform(0.6, 0.8))
     shirt = _hsv_to_bgr((hue + 0.5 + r.uniform(-0.1, 0.1)) % 1.0, r.uniform(0.2, 0.7), r.uniform(0.25, 0.7))
     b = float(r.uniform(84, 94))
-    lip_base = np.array(_SKINS[(i * 3) % len(_SKINS)], dtype=float) * np.array([0.85, 0.55, 0.6])
+    lip_rgb = np.array(_SKINS[(i * 3) % len(_SKINS)], dtype=float) * 0.55 + np.array([170.0, 80.0, 90.0]) * 0.45
     return ActorParams(
         actor=actor,
         face_a=b * float(r.uniform(0.64, 0.74)),
@@ -164,7 +164,7 @@ def actor_params(actor: str | int, seed: int = 0) -> ActorParams:
         nose_length=float(r.uniform(0.9, 1.12)),
         nose_width=float(r.uniform(0.85, 1.2)),
         mouth_width=float(r.uniform(0.92, 1.1)),
-        lips=_bgr(lip_base + r.uniform(-8, 8, 3)),
+        lips=_bgr(lip_rgb + r.uniform(-8, 8, 3)),
         background=(i * 7) % 6,
         bg_colors=(bg1, bg2),
         shirt=shirt,
@@ -241,6 +241,7 @@ class Pose:
 
 _SHIFT = 4  # fixed-point bits for sub-pixel anti-aliased drawing
 _ONE = 1 << _SHIFT
+MOUTH_INSIDE = (24, 16, 44)  # BGR of the open mouth: darker than any lips, skin or nostril the actors have
 HEAD_CENTER = (0.5, 0.44)  # head centre as fractions of the frame (the real clips frame the face like this)
 
 
@@ -558,7 +559,7 @@ def _mouth_geometry(p: ActorParams, e: Expression, mouth_open: float) -> dict[st
     my = 0.58 * b
     u = _span(-1, 1, 25)
     x = u * mw
-    centre = my - e.mouth_corner * 0.12 * a * u**2 + max(-e.mouth_corner, 0) * 0.02 * a
+    centre = my - e.mouth_corner * 0.15 * a * u**2 + max(-e.mouth_corner, 0) * 0.02 * a
     gap = mouth_open * 0.3 * a * (1 - u**2) ** 0.7
     sneer = e.upper_lip * 0.09 * a * (1 - u**2) ** 0.5 * (1 + 0.5 * u)  # raised more on one side
     inner_top = centre - 0.22 * gap - sneer
@@ -584,7 +585,7 @@ def _draw_mouth(cv: _Canvas, p: ActorParams, e: Expression, mouth_open: float) -
     cv.line(np.stack([x[8:17], g["outer_bot"][8:17] - 0.04 * a], 1), _shade(p.lips, 1.18), 1.5)
     if mouth_open > 0.02 or e.upper_lip > 0.2:
         inner = np.concatenate([np.stack([x, g["inner_top"]], 1), np.stack([x, g["inner_bot"]], 1)[::-1]])
-        cv.poly(inner, (38, 28, 62))
+        cv.poly(inner, MOUTH_INSIDE)
         teeth_h = np.minimum(0.08 * a, (g["inner_bot"] - g["inner_top"]) * 0.45) * (1 - u**2) ** 0.5
         sel = slice(4, 21)
         teeth = np.concatenate(
@@ -1058,6 +1059,18 @@ def is_done(out: Path | str, name: str) -> bool:
     return video.is_file() and audio.is_file()
 
 
+def _write_wav(path: Path, wav: np.ndarray) -> None:
+    """Write 16 kHz mono PCM16 atomically: audio.load.write_wav, minus the torch import (seconds per worker)."""
+    pcm = (np.clip(wav, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(pcm.tobytes())
+    os.replace(tmp, path)
+
+
 def write_clip(
     out: Path | str, name: str, seed: int = 0, duration: float | tuple[float, float] = DEFAULT_DURATION
 ) -> Path:
@@ -1074,7 +1087,7 @@ def write_clip(
     plan = clip_plan(c.actor, c.sentence, c.emotion, c.level, seed, duration)
     video.parent.mkdir(parents=True, exist_ok=True)
     audio.parent.mkdir(parents=True, exist_ok=True)
-    write_wav(audio, plan.wav, SAMPLE_RATE)
+    _write_wav(audio, plan.wav)
     tmp = video.with_name(f".{video.name}.{os.getpid()}.tmp")
     w, h = plan.size
     cmd = [
