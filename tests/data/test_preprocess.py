@@ -33,7 +33,7 @@ from emotalk.errors import EmotalkError
 from emotalk.ffmpeg import probe, run_ffmpeg
 from emotalk.spec import DEFAULT_SPEC, EMOTIONS
 from emotalk.video.crop import pad_box
-from emotalk.video.decode import VideoReader
+from emotalk.video.decode import VideoReader, read_frames
 from emotalk.video.faces import FaceDetector, smooth_boxes
 
 CODES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
@@ -160,6 +160,36 @@ def test_folder_mead_and_hdtf(media, folder_out, detector):
     ref = pad_box(detector.detect(frame)[0].as_array(), frame.shape[:2])
     box = np.load(clip_dir(out, mead.clip_id) / "boxes.npy")[0]
     assert np.abs(box - ref).max() < 0.08 * (ref[2] - ref[0]), (box, ref)
+
+
+def test_frames_without_a_face_keep_their_index(media, tmp_path):
+    # a real clip with one blank frame (10) and a run of five (30..34): the single miss is bridged by the gap
+    # rule and recorded, the long run stays "no face"; the clip keeps all its frames in order
+    frames = read_frames(real_flv(media, "DIS"), fps=25).copy()
+    frames[10] = 128
+    frames[30:35] = 128
+    clip = tmp_path / "in" / "spk" / "gaps.mp4"
+    clip.parent.mkdir(parents=True)
+    run_ffmpeg(
+        [
+            *("-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", "480x360", "-r", "25", "-i", "-"),
+            *("-i", str(real_flv(media, "DIS")), "-map", "0:v", "-map", "1:a", "-c:v", "libx264"),
+            *("-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip)),
+        ],
+        input=frames.tobytes(),
+    )
+    report = preprocess("folder", tmp_path / "in", tmp_path / "out", workers=1, progress=False)
+    assert report.failures == []
+    (m,) = read_manifest(tmp_path / "out")
+    d = clip_dir(tmp_path / "out", m.clip_id)
+    has_face, faces, boxes = np.load(d / "has_face.npy"), np.load(d / "faces.npy"), np.load(d / "boxes.npy")
+    assert m.n_frames == len(has_face) == len(faces) == len(boxes) == len(frames)
+    assert m.extra["filled_frames"] == [10] and m.extra["n_detected"] == len(frames) - 6
+    assert np.flatnonzero(~has_face).tolist() == [30, 31, 32, 33, 34] and m.n_noface == 5
+    assert not faces[30:35].any() and np.isnan(boxes[30:35]).all()
+    # the bridged frame is cut from frame 10 itself (blank here) at the interpolated box: recorded, never guessed
+    assert has_face[10] and np.abs(faces[10].astype(int) - 128).max() < 10
+    np.testing.assert_allclose(boxes[10], (boxes[9] + boxes[11]) / 2, atol=3)
 
 
 # ---------------------------------------------------------------------------------------------------------------
