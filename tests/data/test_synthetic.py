@@ -89,6 +89,19 @@ def test_layout_names_and_streams(dataset: tuple[Path, list[Path]]) -> None:
     assert len(gray) == 30 * 480 * 360
 
 
+def test_video_audio_track_is_the_wav_in_sync(dataset: tuple[Path, list[Path]]) -> None:
+    """The FLV's MP3 track starts with the WAV (LAME's 25 ms encoder delay is compensated)."""
+    from emotalk.audio.load import load_audio
+
+    out, videos = dataset
+    track, wav = load_audio(videos[1]), load_audio(out / "AudioWAV" / f"{videos[1].stem}.wav")
+    n = min(len(track), len(wav)) - 200
+    lags = range(-100, 101)
+    score = [np.dot(track[100 + k : n + k], wav[100:n]) for k in lags]
+    assert lags[int(np.argmax(score))] == 0
+    assert np.corrcoef(track[:n], wav[:n])[0, 1] > 0.98
+
+
 def test_deterministic_for_a_seed(dataset: tuple[Path, list[Path]], tmp_path: Path) -> None:
     out, videos = dataset
     name = videos[4].stem

@@ -60,6 +60,9 @@ WIDTH, HEIGHT = 480, 360  # CREMA-D's frame size
 FPS = 30  # CREMA-D is 29.97; an integer rate keeps frame k's audio window exact
 SAMPLE_RATE = DEFAULT_SPEC.sample_rate
 MUX_AUDIO_RATE = 44100  # the MP3 track inside the FLV, as in the real files (FLV allows 11/22/44.1 kHz only)
+# LAME's encoder delay (576 + 529 samples): FLV has no header to tell the decoder to drop it, so the track's audio
+# would lag the video by 25 ms; the encoder is fed the audio without its first MP3_DELAY samples instead.
+MP3_DELAY = 1105
 DEFAULT_DURATION = (2.0, 3.0)  # seconds, drawn per clip
 VIDEO_DIR, AUDIO_DIR = "VideoFlash", "AudioWAV"
 
@@ -675,8 +678,11 @@ def _head_layer(p: ActorParams, e: Expression, k: float) -> tuple[np.ndarray, tu
     black, white = layers
     alpha = 255 - np.round((white - black).mean(axis=2))
     out = np.dstack([black, alpha]).clip(0, 255).astype(np.uint8)
+    ys, xs = np.nonzero(out[..., 3])  # crop to the drawn part: the per-frame warp costs its area
+    y0, x0 = max(int(ys.min()) - 1, 0), max(int(xs.min()) - 1, 0)
+    out = np.ascontiguousarray(out[y0 : int(ys.max()) + 2, x0 : int(xs.max()) + 2])
     out.setflags(write=False)
-    return out, (ox, oy)
+    return out, (ox - x0, oy - y0)
 
 
 def _paste_head(img: np.ndarray, cv: _Canvas, layer: tuple[np.ndarray, tuple[float, float]]) -> None:
@@ -1095,7 +1101,8 @@ def write_clip(
         "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-r", str(plan.fps), "-i", "-",
         "-i", str(audio),
         "-map", "0:v:0", "-map", "1:a:0",
-        "-c:v", "flv", "-q:v", "3", "-pix_fmt", "yuv420p",
+        "-c:v", "flv", "-q:v", "3", "-g", "30", "-pix_fmt", "yuv420p",
+        "-af", f"aresample={MUX_AUDIO_RATE},atrim=start_sample={MP3_DELAY},asetpts=PTS-STARTPTS",
         "-c:a", "libmp3lame", "-b:a", "64k", "-ar", str(MUX_AUDIO_RATE), "-ac", "1",
         "-threads", "1", "-fflags", "+bitexact", "-flags", "+bitexact",
         "-f", "flv", str(tmp),
