@@ -382,6 +382,8 @@ def _draw_hair_back(cv: _Canvas, p: ActorParams) -> None:
             ]
         )
         cv.poly(pts, dark)
+    elif p.hair_style == 3:  # receding: a fringe of hair round the back of the head, above the ears
+        cv.ellipse((0, -0.1 * b), (1.15 * a, 0.66 * b), p.hair)
     elif p.hair_style == 4:  # curly volume: a cloud of curls
         r = _rng(0, "curls", p.actor)
         for _ in range(28):
@@ -395,8 +397,6 @@ def _draw_hair_front(cv: _Canvas, p: ActorParams) -> None:
     u = _span(-1.0, 1.0, 25)
     style = p.hair_style
     if style == 3:  # receding: hair above the ears only, a bare crown
-        for sgn in (-1, 1):
-            cv.ellipse((sgn * 0.96 * a, -0.2 * b), (0.12 * a, 0.26 * b), p.hair, -sgn * 12)
         return
     if style == 1:  # side fringe, low on the left
         line = np.stack([u * a * 1.02, (-0.46 + 0.14 * (1 - (u + 1) / 2) ** 1.5 + 0.16 * u**4) * b], 1)
@@ -1107,7 +1107,11 @@ def write_clip(
         "-threads", "1", "-fflags", "+bitexact", "-flags", "+bitexact",
         "-f", "flv", str(tmp),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # ffmpeg in its own session: Ctrl-C reaches this process (which stops it below and reports an interruption),
+    # not ffmpeg (which would die mid-write and look like an encoding error)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     assert proc.stdin is not None and proc.stderr is not None
     try:
         try:
@@ -1180,13 +1184,16 @@ def synthesize(
                 bar.advance(task)
         else:
             ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent (rich, torch)
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx)
+            try:
                 pending: set[Future] = {pool.submit(_write_clip_job, str(out), n, seed, duration) for n in todo}
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
                         f.result()
                         bar.advance(task)
+            finally:  # on an error or Ctrl-C, drop the queued clips instead of rendering them all first
+                pool.shutdown(wait=True, cancel_futures=True)
     dt = time.perf_counter() - t0
     if todo:
         log.info("synth: wrote %d clips in %.1f s (%.2f clips/s)", len(todo), dt, len(todo) / max(dt, 1e-9))
