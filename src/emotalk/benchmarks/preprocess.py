@@ -115,7 +115,7 @@ def run(quick: bool = False, workers: int = 2, copies: int | None = None) -> lis
             "name": f"preprocess frames/s ({label}, end to end)",
             "value": round(report.frames_per_s, 1),
             "unit": "frames/s",
-            "target": ">= 100",
+            **({} if quick else {"target": ">= 100"}),  # a quick run is dominated by the pool's start-up
             "peak_rss_mb": peak,
             "frames": report.frames,
             "wall_s": round(report.wall_s, 2),
