@@ -321,7 +321,9 @@ def _process(src: SourceClip, out: Path, opts: PreprocessOptions, t: dict[str, f
 
     detector = _detector(opts)
     track = FaceTrack(spec, opts.max_gap)
-    with tempfile.TemporaryDirectory(prefix="emotalk-pre-") as tmp:
+    # the audio goes to a temporary folder beside the clips, so a killed run's leftovers are cleaned by the next
+    (out / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{src.clip_id}.tmp-audio-", dir=out / CLIPS_DIR) as tmp:
         audio_file = Path(tmp) / "audio.f32"
         extra = ["-map", "0:a:0", "-ac", "1", "-ar", str(spec.sample_rate), "-f", "f32le", str(audio_file)]
         reader = VideoReader(
