@@ -124,7 +124,8 @@ def _rng(seed: int, *keys: object) -> np.random.Generator:
 
 def _hsv_to_bgr(h: float, s: float, v: float) -> tuple[int, int, int]:
     px = cv2.cvtColor(np.uint8([[[round(h * 180) % 180, round(s * 255), round(v * 255)]]]), cv2.COLOR_HSV2BGR)
-    return tuple(int(c) for c in px[0, 0])  # type: ignore[return-value]
+    b, g, r = (int(c) for c in px[0, 0])
+    return b, g, r
 
 
 @functools.cache
@@ -317,11 +318,13 @@ def _ellipse(c: Sequence[float], ax: Sequence[float], angle: float = 0.0, n: int
 
 
 def _shade(color: Sequence[int], f: float) -> tuple[int, int, int]:
-    return tuple(min(255, max(0, int(c * f))) for c in color)  # type: ignore[return-value]
+    b, g, r = (min(255, max(0, int(c * f))) for c in color)
+    return b, g, r
 
 
 def _mix(c1: Sequence[int], c2: Sequence[int], t: float) -> tuple[int, int, int]:
-    return tuple(round(a * (1 - t) + b * t) for a, b in zip(c1, c2, strict=True))  # type: ignore[return-value]
+    b, g, r = (round(x * (1 - t) + y * t) for x, y in zip(c1, c2, strict=True))
+    return b, g, r
 
 
 @functools.lru_cache(maxsize=8)
@@ -1204,6 +1207,9 @@ def synthesize(
 # Pictures
 
 
+_LEVEL_CODE = {"low": "LO", "medium": "MD", "high": "HI", "unspecified": "XX"}
+
+
 def emotion_grid(
     path: Path | str, actors: Sequence[str] | None = None, seed: int = 0, mouth_open: float = 0.25, cell: int = 200
 ) -> Path:
@@ -1223,12 +1229,9 @@ def emotion_grid(
 
     for actor in actors:
         rows.append([(face(actor, e, "unspecified"), f"{actor} {e}") for e in EMOTIONS])
-    rows.append(
-        [(face(actors[0], e, lv), f"{e} {lv[:3]}") for e in ("angry", "sad") for lv in ("low", "medium", "high")]
-    )
-    rows.append(
-        [(face(actors[-1], e, lv), f"{e} {lv[:3]}") for e in ("happy", "fearful") for lv in ("low", "medium", "high")]
-    )
+    graded = ("low", "medium", "high")
+    for actor, pair in ((actors[0], ("angry", "sad")), (actors[-1], ("happy", "fearful"))):
+        rows.append([(face(actor, e, lv), f"{actor} {e} {_LEVEL_CODE[lv]}") for e in pair for lv in graded])
     label_h = 22
     grid = np.full((len(rows) * (cell + label_h), 6 * cell, 3), 255, np.uint8)
     for r_i, row in enumerate(rows):
@@ -1278,21 +1281,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", type=_parse_duration, default=DEFAULT_DURATION,
         help="seconds per clip, fixed (2.5) or a range drawn per clip (default 2:3)",
     )  # fmt: skip
-    parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2; 1: no pool)")
     parser.add_argument("--grid", type=Path, default=None, help="also write the emotion grid PNG here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _parse_actors(text: str) -> int | list[str]:
+    """`--actors`: a count ("12") or actor ids with at least one comma ("1011,1032" or "1011,")."""
+    text = text.strip()
+    if "," in text:
+        return [a.strip() for a in text.split(",") if a.strip()]
+    if text in ACTORS:  # "1011" would be a count of 1011 actors
+        raise EmotalkError(f"--actors {text} is ambiguous: give a count (e.g. 12) or a list with a comma ({text},)")
+    try:
+        return int(text)
+    except ValueError:
+        raise EmotalkError(f"--actors takes a count or comma-separated actor ids, got {text!r}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    text = str(args.actors).strip()
-    actors: int | list[str] = [a.strip() for a in text.split(",") if a.strip()] if "," in text else None  # type: ignore[assignment]
-    if actors is None:
-        if text.isdigit() and len(text) == 4 and text in ACTORS:
-            raise EmotalkError(f"--actors {text} is ambiguous: give a count (e.g. 12) or a list with a comma ({text},)")
-        try:
-            actors = int(text)
-        except ValueError:
-            raise EmotalkError(f"--actors takes a count or comma-separated ids, got {text!r}") from None
+    actors = _parse_actors(str(args.actors))
     if args.clips_per_actor is not None and args.clips_per_actor < 1:
         raise EmotalkError(f"--clips-per-actor must be at least 1, got {args.clips_per_actor}")
     paths = synthesize(
