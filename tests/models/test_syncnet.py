@@ -68,6 +68,11 @@ def test_cosine_loss_is_bce_of_cosine():
     cos = (a * v).sum(1)
     expected = -(y * cos.log() + (1 - y) * (1 - cos).log()).mean()
     torch.testing.assert_close(cosine_loss(a, v, y), expected)
+    torch.testing.assert_close(cosine_loss(a, v, y), F.binary_cross_entropy(cos, y))
+    # saturated: orthogonal embeddings labelled in sync cost 100, as F.binary_cross_entropy's clamped log
+    e0, e1 = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    assert cosine_loss(e0, e1, torch.ones(1)).item() == pytest.approx(100.0)
+    assert cosine_loss(e0, e1, torch.zeros(1)).item() == pytest.approx(0.0)
 
 
 def test_wrong_inputs(small):
@@ -86,3 +91,13 @@ def test_lse_model_layout_and_shapes(layouts):
     with torch.no_grad():
         assert net.forward_aud(torch.randn(2, 1, 13, 20)).shape == (2, 1024)
         assert net.forward_lip(torch.rand(1, 3, 5, 224, 224) * 255).shape == (1, 1024)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA autocast refuses F.binary_cross_entropy; GPU only")
+def test_cosine_loss_under_cuda_autocast():
+    a = F.normalize(torch.rand(4, 16, device="cuda"), dim=1)
+    v = F.normalize(torch.rand(4, 16, device="cuda"), dim=1)
+    y = torch.ones(4, device="cuda")
+    with torch.autocast("cuda", dtype=torch.float16):
+        loss = cosine_loss(a.half(), v.half(), y)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)

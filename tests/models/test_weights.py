@@ -101,8 +101,16 @@ def test_generic_generator_loader_detects_the_kind(tmp_path, layouts):
 
 def test_published_emotion_classifier_uses_reference_layout(tmp_path, layouts):
     path = tmp_path / "disc_emo_52000.pth"
-    torch.save(fake_state_dict(layouts["emogen_emotion_disc"]), path)
-    assert load_emotion_classifier(path).reference_layout is True
+    sd = fake_state_dict(layouts["emogen_emotion_disc"], scale=1e-5)
+    torch.save(sd, path)
+    loaded = load_emotion_classifier(path)
+    assert loaded.reference_layout is True
+    # the loaded module (built without random init) computes what a normally built one with these weights does
+    built = EmotionClassifier(reference_layout=True).eval()
+    built.load_state_dict(sd)
+    video = torch.rand(1, 3, 2, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(video), built(video))
     assert isinstance(load_emotion_classifier(path, reference_layout=False), EmotionClassifier)
     assert load_emotion_classifier(path, reference_layout=False).reference_layout is False
 

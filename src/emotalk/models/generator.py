@@ -223,7 +223,10 @@ class Generator(nn.Module):
         if self.use_emotion:
             if emotion is None:
                 raise ValueError("this generator needs an emotion input ([N] indices or [N, 6] vectors)")
-            emo_f = emotion_to_vector(emotion, N).to(face.dtype).expand(N, N_EMOTIONS)
+            vec = emotion_to_vector(emotion, N)
+            if vec.dim() != 2:
+                raise ValueError(f"emotion for frames must be [N] or [N, 6], got {tuple(emotion.shape)}")
+            emo_f = vec.to(face.dtype).expand(N, N_EMOTIONS)
         noise_f = None
         if self.noise_mode == "lstm":
             z = self._noise(noise, (N, self.noise_dim), face)

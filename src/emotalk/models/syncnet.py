@@ -7,6 +7,7 @@ Lower halves of T=5 frames, stacked on channels frame-major ([f0 BGR, f1 BGR, â€
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -114,9 +115,19 @@ def sync_probability(audio_emb: Tensor, face_emb: Tensor) -> Tensor:
     return F.cosine_similarity(audio_emb, face_emb).clamp(0.0, 1.0)
 
 
+def binary_cross_entropy(p: Tensor, target: Tensor) -> Tensor:
+    """``F.binary_cross_entropy`` on probabilities, in float32 with autocast off.
+
+    CUDA autocast refuses this op in 16-bit mixed precision. A hand-written BCE is no substitute: at cos = 0 (common
+    with ReLU'd embeddings) its clamped log has a NaN or zero gradient, where PyTorch's BCE still pushes.
+    """
+    with torch.autocast(device_type=p.device.type, enabled=False):
+        return F.binary_cross_entropy(p.float(), target.float())
+
+
 def cosine_loss(audio_emb: Tensor, face_emb: Tensor, label: Tensor) -> Tensor:
     """Wav2Lip's expert loss: BCE(cos, label), label [B] (1 = in sync, 0 = off sync)."""
-    return F.binary_cross_entropy(sync_probability(audio_emb, face_emb), label.to(audio_emb.dtype).view(-1))
+    return binary_cross_entropy(sync_probability(audio_emb, face_emb), label.view(-1))
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -127,4 +138,4 @@ def freeze(module: nn.Module) -> nn.Module:
     return module
 
 
-__all__ = ["SyncNet", "cosine_loss", "freeze", "stack_lower_half", "sync_probability"]
+__all__ = ["SyncNet", "binary_cross_entropy", "cosine_loss", "freeze", "stack_lower_half", "sync_probability"]

@@ -188,7 +188,7 @@ def load_matching(
 ) -> nn.Module:
     """Strictly load `state_dict` into `module`, or raise `CheckpointMismatchError` listing every difference.
 
-    A missing ``num_batches_tracked`` buffer (files saved before PyTorch 0.4.1) keeps the module's value.
+    A missing ``num_batches_tracked`` buffer (files saved before PyTorch 0.4.1) is set to 0.
     """
     own = module.state_dict()
     missing = [k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")]
