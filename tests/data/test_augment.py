@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from torch.utils.data import DataLoader
 
 from emotalk.data.augment import FrameAugment, build_augment
 from emotalk.data.clips import ClipMeta, write_clip
@@ -121,3 +122,7 @@ def test_generator_target_and_reference_share_one_draw(tmp_path):
         assert not np.array_equal(both[0], faces[0])
         outs.append(both[0])
     assert not all(np.array_equal(outs[0], o) for o in outs[1:])  # a new draw per sample
+    # Each DataLoader worker reseeds its copy of the augmentation: workers do not repeat each other.
+    loader = DataLoader(ds, batch_size=1, num_workers=2, collate_fn=lambda items: items[0]["target"][0])
+    first = list(loader)
+    assert not np.array_equal(first[0], first[1])  # item 0 from worker 0, item 1 from worker 1
