@@ -203,9 +203,13 @@ def test_relative_root_is_relative_to_the_launch_directory(fake_crema, monkeypat
     monkeypatch.chdir(root.parent)
     dm = make_dm(Path(root.name))
     assert dm.root == root and dm.root.is_absolute()
+    monkeypatch.delenv("EMOTALK_DATA_DIR", raising=False)
+    monkeypatch.delenv("EMOTALK_ROOT", raising=False)
+    assert compose_data("+data=cremad").data.root == "./data/cremad_pre"
+    monkeypatch.setenv("EMOTALK_ROOT", "/srv/emotalk")  # the project root of conf/paths (paths.data_dir)
+    assert compose_data("+data=lrs2").data.root == "/srv/emotalk/data/lrs2_pre"
     monkeypatch.setenv("EMOTALK_DATA_DIR", "/srv/data")
-    cfg = compose_data("+data=cremad")
-    assert cfg.data.root == "/srv/data/cremad_pre"
+    assert compose_data("+data=synthetic").data.root == "/srv/data/synthetic_pre"
 
 
 class _TinyModule(L.LightningModule):
