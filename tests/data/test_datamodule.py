@@ -162,8 +162,9 @@ def _fingerprint(loader) -> list[torch.Tensor]:
 
 def test_validation_and_test_batches_are_identical_across_epochs_and_worker_counts(fake_crema):
     root, _ = fake_crema
-    dm0 = make_dm(root, "data.batch_size=5", "data.val_windows_per_clip=3")
-    dm2 = make_dm(root, "data.batch_size=5", "data.val_windows_per_clip=3", "data.num_workers=2")
+    common = ("data.batch_size=5", "data.val_windows_per_clip=3", "data.samples_per_epoch=20")
+    dm0 = make_dm(root, *common)
+    dm2 = make_dm(root, *common, "data.num_workers=2")
     dm0.setup()
     dm2.setup()
     assert len(dm0.datasets["val"]) == 18  # 6 clips of actor 1006, 3 windows each
@@ -210,6 +211,24 @@ def test_relative_root_is_relative_to_the_launch_directory(fake_crema, monkeypat
     assert compose_data("+data=lrs2").data.root == "/srv/emotalk/data/lrs2_pre"
     monkeypatch.setenv("EMOTALK_DATA_DIR", "/srv/data")
     assert compose_data("+data=synthetic").data.root == "/srv/data/synthetic_pre"
+
+
+def test_loaders_survive_lightnings_distributed_sampler_reinjection(fake_crema):
+    """Under DDP Lightning re-creates each DataLoader (subclass) from its init arguments with a new sampler."""
+    from lightning.fabric.utilities.data import _replace_dunder_methods
+    from lightning.pytorch.utilities.data import _update_dataloader
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    root, _ = fake_crema
+    dm = make_dm(root, "data.batch_size=4", "data.samples_per_epoch=16", "data.mask_mode=lower_half")
+    dm.setup()
+    with _replace_dunder_methods(DataLoader, "dataset"):
+        loader = dm.train_dataloader()
+    sampler = DistributedSampler(loader.dataset, num_replicas=2, rank=1, shuffle=True)
+    again = _update_dataloader(loader, sampler)
+    assert type(again) is type(loader) and again.sampler is sampler and len(again) == 2
+    b = next(iter(again))
+    assert isinstance(b, GeneratorBatch) and (b.masked[..., 48:, :] == 0).all() and b.masked[..., :48, :].any()
 
 
 class _TinyModule(L.LightningModule):

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from emotalk.data.augment import FrameAugment, build_augment
 from emotalk.data.clips import CLIPS_DIR, MANIFEST, ClipMeta, read_manifest
 from emotalk.data.splits import SPLITS, SplitConfig, assign_splits
-from emotalk.data.windows import MASK_MODES, MODES, ClipWindows, WindowDataset, build_index, collate_fn
+from emotalk.data.windows import MASK_MODES, MODES, ClipWindows, WindowDataset, WindowLoader, build_index
 from emotalk.errors import ConfigError, EmotalkError
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 
@@ -162,31 +161,32 @@ class TalkingFaceDataModule(L.LightningDataModule):
             ),
         )
 
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def _loader(self, split: str, train: bool) -> WindowLoader:
         if not self.datasets:
             self.setup()
         ds = self.datasets[split]
         if len(ds) == 0:
             log.warning("the %s loader is EMPTY (no usable %s clip under %s)", split, self.mode, self.root)
-        return DataLoader(
+        return WindowLoader(
             ds,
+            mode=self.mode,
+            mask_mode=self.mask_mode,
             batch_size=self.batch_size,
             shuffle=False,  # training items are random draws already; evaluation keeps its plan order
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=self.pin_memory,
-            collate_fn=collate_fn(self.mode, self.mask_mode),
             drop_last=self.drop_last and train and len(ds) >= self.batch_size,
         )
 
     @override
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> WindowLoader:
         return self._loader("train", train=True)
 
     @override
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> WindowLoader:
         return self._loader("val", train=False)
 
     @override
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> WindowLoader:
         return self._loader("test", train=False)

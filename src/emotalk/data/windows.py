@@ -16,7 +16,8 @@ Training draws a random clip of its own split and a random start per item (an ep
 items); the reference instead ignores the index and draws from *all* clips (§2.2, Q2). Evaluation serves a fixed
 plan of (clip, start, aux) rows built from a seed: evenly spaced starts per clip, identical in every epoch and
 for any number of workers. Items are dicts of numpy arrays (uint8 frames [T, H, W, 3] BGR, float32 mels);
-`collate` turns a list of them into the batch dataclass, where frames become [B, 3, T, H, W] float in [0, 1].
+`collate_fn` (or `WindowLoader`, which does the float conversion outside the workers) turns a list of them into
+the batch dataclass, where frames become [B, 3, T, H, W] float in [0, 1].
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from emotalk.data.batch import ClipBatch, GeneratorBatch, SyncBatch
 from emotalk.data.clips import ClipMeta, clip_dir
@@ -334,10 +335,40 @@ class WindowDataset(Dataset):
 
 
 # -- collate -------------------------------------------------------------------------------------------------
-def video_tensor(frames: Sequence[np.ndarray]) -> torch.Tensor:
-    """uint8 [T, H, W, 3] per item -> float [B, 3, T, H, W] in [0, 1] (BGR kept)."""
-    x = torch.from_numpy(np.stack(frames))  # (B, T, H, W, 3) uint8
+# Two stages. `stack_items` runs in the DataLoader workers and keeps frames uint8 [B, T, H, W, 3]: a float
+# batch is 4x larger, and moving it through shared memory cost more than the augmentation itself (2 workers
+# were slower than none). `finish_batch` runs in the main process (WindowLoader) and builds the dataclass.
+# `collate_fn` chains both, for plain DataLoaders.
+VIDEO_KEYS: dict[str, tuple[str, ...]] = {
+    "generator": ("target", "reference"),
+    "syncnet": ("face",),
+    "emotion": ("frames",),
+}
+
+
+def stack_items(items: Sequence[Item], mode: str) -> dict[str, torch.Tensor]:
+    """Items -> one tensor per field: uint8 frames [B, T, H, W, 3], float32 mels, long labels, float sync label."""
+    out = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in VIDEO_KEYS[mode]}
+    if mode in ("generator", "syncnet"):
+        out["mel"] = torch.from_numpy(np.stack([it["mel"] for it in items]))  # (B, M, S)
+    if mode == "generator":
+        out["indiv_mels"] = torch.from_numpy(np.stack([it["indiv_mels"] for it in items]))  # (B, T, M, S)
+    if mode == "syncnet":
+        out["label"] = torch.tensor([it["label"] for it in items], dtype=torch.float32)
+    else:
+        out["emotion"] = torch.tensor([it["emotion"] for it in items], dtype=torch.long)
+        out["level"] = torch.tensor([it["level"] for it in items], dtype=torch.long)
+    return out
+
+
+def to_video(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, T, H, W, 3] -> float [B, 3, T, H, W] in [0, 1] (BGR kept)."""
     return x.permute(0, 4, 1, 2, 3).contiguous().float().div_(255.0)  # (B, 3, T, H, W)
+
+
+def video_tensor(frames: Sequence[np.ndarray]) -> torch.Tensor:
+    """uint8 [T, H, W, 3] per item -> float [B, 3, T, H, W] in [0, 1]."""
+    return to_video(torch.from_numpy(np.stack(frames)))
 
 
 def apply_mask(target: torch.Tensor, mask_mode: str) -> torch.Tensor:
@@ -351,43 +382,57 @@ def apply_mask(target: torch.Tensor, mask_mode: str) -> torch.Tensor:
     raise ConfigError(f"unknown mask_mode {mask_mode!r}; use one of {', '.join(MASK_MODES)}")
 
 
-def collate_generator(items: Sequence[Item], mask_mode: str = "full") -> GeneratorBatch:
-    target = video_tensor([it["target"] for it in items])
-    return GeneratorBatch(
-        target=target,
-        masked=apply_mask(target, mask_mode),
-        reference=video_tensor([it["reference"] for it in items]),
-        indiv_mels=torch.from_numpy(np.stack([it["indiv_mels"] for it in items])).unsqueeze(2),  # (B, T, 1, M, S)
-        mel=torch.from_numpy(np.stack([it["mel"] for it in items])).unsqueeze(1),  # (B, 1, M, S)
-        emotion=torch.tensor([it["emotion"] for it in items], dtype=torch.long),
-        level=torch.tensor([it["level"] for it in items], dtype=torch.long),
-    )
+def finish_batch(raw: dict[str, torch.Tensor], mode: str, mask_mode: str = "full") -> Any:
+    """Stacked fields (`stack_items`) -> GeneratorBatch | SyncBatch | ClipBatch."""
+    if mode == "generator":
+        target = to_video(raw["target"])
+        return GeneratorBatch(
+            target=target,
+            masked=apply_mask(target, mask_mode),
+            reference=to_video(raw["reference"]),
+            indiv_mels=raw["indiv_mels"].unsqueeze(2),  # (B, T, 1, M, S)
+            mel=raw["mel"].unsqueeze(1),  # (B, 1, M, S)
+            emotion=raw["emotion"],
+            level=raw["level"],
+        )
+    if mode == "syncnet":
+        return SyncBatch(face=to_video(raw["face"]), mel=raw["mel"].unsqueeze(1), label=raw["label"])
+    if mode == "emotion":
+        return ClipBatch(frames=to_video(raw["frames"]), emotion=raw["emotion"], level=raw["level"])
+    raise ConfigError(f"unknown data mode {mode!r}; use one of {', '.join(MODES)}")
 
 
-def collate_sync(items: Sequence[Item]) -> SyncBatch:
-    return SyncBatch(
-        face=video_tensor([it["face"] for it in items]),
-        mel=torch.from_numpy(np.stack([it["mel"] for it in items])).unsqueeze(1),  # (B, 1, M, S)
-        label=torch.tensor([it["label"] for it in items], dtype=torch.float32),
-    )
-
-
-def collate_clip(items: Sequence[Item]) -> ClipBatch:
-    return ClipBatch(
-        frames=video_tensor([it["frames"] for it in items]),
-        emotion=torch.tensor([it["emotion"] for it in items], dtype=torch.long),
-        level=torch.tensor([it["level"] for it in items], dtype=torch.long),
-    )
+def _collate(items: Sequence[Item], mode: str, mask_mode: str) -> Any:
+    return finish_batch(stack_items(items, mode), mode, mask_mode)
 
 
 def collate_fn(mode: str, mask_mode: str = "full") -> Callable[[Sequence[Item]], Any]:
-    """The (picklable) collate function of a mode."""
-    if mode == "generator":
-        if mask_mode not in MASK_MODES:
-            raise ConfigError(f"unknown mask_mode {mask_mode!r}; use one of {', '.join(MASK_MODES)}")
-        return partial(collate_generator, mask_mode=mask_mode)
-    if mode == "syncnet":
-        return collate_sync
-    if mode == "emotion":
-        return collate_clip
-    raise ConfigError(f"unknown data mode {mode!r}; use one of {', '.join(MODES)}")
+    """The (picklable) one-stage collate function of a mode: items -> batch dataclass."""
+    _check(mode, mask_mode)
+    return partial(_collate, mode=mode, mask_mode=mask_mode)
+
+
+def _check(mode: str, mask_mode: str) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"unknown data mode {mode!r}; use one of {', '.join(MODES)}")
+    if mask_mode not in MASK_MODES:
+        raise ConfigError(f"unknown mask_mode {mask_mode!r}; use one of {', '.join(MASK_MODES)}")
+
+
+class WindowLoader(DataLoader):
+    """A DataLoader whose workers send compact uint8 stacks; the batch dataclass is built in this process.
+
+    Iterating it yields `GeneratorBatch` / `SyncBatch` / `ClipBatch` exactly like a DataLoader with
+    `collate_fn(mode, mask_mode)`, only faster with workers. (Lightning re-creates DataLoader subclasses from
+    their init arguments, e.g. to add a DistributedSampler; `mode` and `mask_mode` are such arguments.)
+    """
+
+    def __init__(self, dataset: Dataset, mode: str = "generator", mask_mode: str = "full", **kwargs: Any) -> None:
+        _check(mode, mask_mode)
+        kwargs["collate_fn"] = partial(stack_items, mode=mode)
+        super().__init__(dataset, **kwargs)
+        self.mode, self.mask_mode = mode, mask_mode
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        for raw in super().__iter__():
+            yield finish_batch(raw, self.mode, self.mask_mode)
