@@ -82,6 +82,7 @@ def _max_rss_mb(who: int) -> float:
 
 def run(quick: bool = False) -> list[dict]:
     n_batches = 10 if quick else 40
+    baseline = _max_rss_mb(resource.RUSAGE_SELF)  # torch, lightning, albumentations, OpenCV imported
     rows: list[dict] = []
     data_log = logging.getLogger("emotalk.data")
     level = data_log.level
@@ -90,6 +91,7 @@ def run(quick: bool = False) -> list[dict]:
         _measure(rows, quick, n_batches)
     finally:
         data_log.setLevel(level)
+    rows.append({"name": "peak RSS, main process, before the benchmark", "value": baseline, "unit": "MB"})
     rows.append({"name": "peak RSS, main process", "value": _max_rss_mb(resource.RUSAGE_SELF), "unit": "MB"})
     rows.append({"name": "peak RSS, largest worker", "value": _max_rss_mb(resource.RUSAGE_CHILDREN), "unit": "MB"})
     return rows
