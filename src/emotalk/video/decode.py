@@ -64,6 +64,8 @@ class VideoReader:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(self.path), "-map", "0:v:0"]
         if filters:
             cmd += ["-vf", ",".join(filters)]
+        if not self.fps_out:  # the stored frames as they are: rawvideo's default CFR output would add a frame
+            cmd += ["-fps_mode", "passthrough"]
         cmd += ["-f", "rawvideo", "-pix_fmt", "bgr24", "-", *self.extra_output]
         frame_bytes = self.width * self.height * 3
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes * 4)

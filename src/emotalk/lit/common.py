@@ -1,0 +1,35 @@
+"""What every emotalk LightningModule shares: the AVSpec in each checkpoint and the Adam of the paper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from typing_extensions import override
+
+from emotalk.spec import DEFAULT_SPEC, AVSpec
+
+
+class EmotalkModule(L.LightningModule):
+    """Stores the spec (and the network config) in every checkpoint under ``checkpoint["emotalk"]``.
+
+    Inference refuses a checkpoint whose spec differs from the one it runs with (nanoGPT's model_args check).
+    """
+
+    stage: str = "base"
+
+    def __init__(self, spec: AVSpec | dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.spec = spec if isinstance(spec, AVSpec) else AVSpec.from_dict(dict(spec or {})) if spec else DEFAULT_SPEC
+
+    def net_config(self) -> dict[str, Any]:
+        return {}
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["emotalk"] = {"stage": self.stage, "spec": self.spec.to_dict(), "net": self.net_config()}
+
+
+def adam(params: Any, lr: float, betas: tuple[float, float] | list[float]) -> torch.optim.Adam:
+    return torch.optim.Adam([p for p in params if p.requires_grad], lr=lr, betas=tuple(betas))
