@@ -87,6 +87,27 @@ def test_generator_item_serves_exactly_frames_f_to_f_plus_4_and_their_audio(inde
         assert it["emotion"] == EMOTIONS.index(meta.emotion) and it["level"] == LEVELS.index(meta.level)
 
 
+def test_counterfactual_reference_comes_from_another_clip_of_the_same_actor(index):
+    metas, clips = index
+    nos = by_no(metas)
+    ds = WindowDataset(clips, "generator", train=True, samples_per_epoch=200, reference_other_clip=0.5)
+    crossed = 0
+    for i in range(200):
+        it = ds[i]
+        ids, (clip_no,) = frame_ids(it["target"])
+        ref_ids, (ref_no,) = frame_ids(it["reference"])
+        assert ids == list(range(it["start"], it["start"] + T))
+        assert ref_ids == list(range(ref_ids[0], ref_ids[0] + T))  # consecutive frames of one clip
+        assert nos[ref_no].actor == nos[clip_no].actor  # identity always from the same actor
+        if ref_no != clip_no:
+            crossed += 1
+            assert nos[ref_no].emotion != nos[clip_no].emotion or nos[ref_no].clip_id != nos[clip_no].clip_id
+    assert 60 <= crossed <= 140  # about half
+    plain = WindowDataset(clips, "generator", train=True, samples_per_epoch=50)
+    for it in (plain[i] for i in range(50)):
+        assert frame_ids(it["reference"])[1] == frame_ids(it["target"])[1]  # the paper: same clip
+
+
 def test_audio_offset_minus_one_shifts_every_audio_window_one_frame_earlier(index):
     metas, clips = index
     spec = replace(DEFAULT_SPEC, audio_offset_frames=-1)

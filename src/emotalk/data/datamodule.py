@@ -72,6 +72,8 @@ class TalkingFaceDataModule(L.LightningDataModule):
         val_windows_per_clip / val_samples: the fixed evaluation plan (evenly spaced starts per clip; at most
             val_samples rows, None = all), used for both validation and test.
         neg_min_offset: syncnet: off-sync video windows start at least this many frames away (None: T).
+        reference_other_clip: generator: probability that the reference window comes from another clip of the
+            same actor (another emotion), so the expression must follow the emotion label; 0 = the paper (Q4).
         seed: seed of the evaluation plan (training draws follow torch's per-worker seeds).
         spec: AVSpec or its dict (T, mel_step, audio_offset_frames, ...); the default spec when None.
     """
@@ -93,8 +95,10 @@ class TalkingFaceDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         drop_last: bool = True,
         spec: AVSpec | Mapping[str, Any] | None = None,
+        reference_other_clip: float = 0.0,
     ) -> None:
         super().__init__()
+        self.reference_other_clip = float(reference_other_clip)
         if mode not in MODES:
             raise ConfigError(f"data.mode={mode!r} is unknown; use one of {', '.join(MODES)}")
         if mask_mode not in MASK_MODES:
@@ -149,6 +153,7 @@ class TalkingFaceDataModule(L.LightningDataModule):
                 neg_min_offset=self.neg_min_offset,
                 rank=rank,
                 name=s,
+                reference_other_clip=self.reference_other_clip,
             )
         log.info(
             "data %s (%s): %s",

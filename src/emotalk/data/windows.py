@@ -43,6 +43,8 @@ from emotalk.spec import DEFAULT_SPEC, EMOTIONS, LEVELS, AVSpec
 log = logging.getLogger(__name__)
 
 MODES: tuple[str, ...] = ("generator", "syncnet", "emotion")
+#: A generator row's aux >= this encodes a reference from another clip: (clip + 1) * stride + start.
+REF_CLIP_STRIDE = 1 << 24
 MASK_MODES: tuple[str, ...] = ("full", "lower_half")
 
 Item = dict[str, Any]
@@ -156,6 +158,7 @@ class WindowDataset(Dataset):
         cache_size: int = 64,
         rank: int = 0,
         name: str = "",
+        reference_other_clip: float = 0.0,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown data mode {mode!r}; use one of {', '.join(MODES)}")
@@ -165,6 +168,13 @@ class WindowDataset(Dataset):
         self.samples_per_epoch = int(samples_per_epoch)
         self.name = name or ("train" if train else "eval")
         self.clips, self.candidates = self._usable(clips)
+        self.reference_other_clip = float(reference_other_clip)
+        # Other clips of the same actor (any emotion): the counterfactual reference (see _aux).
+        by_actor: dict[str, list[int]] = {}
+        for i, c in enumerate(self.clips):
+            if len(c.face_starts):
+                by_actor.setdefault(c.meta.actor, []).append(i)
+        self.same_actor = [[j for j in by_actor.get(c.meta.actor, []) if j != i] for i, c in enumerate(self.clips)]
         self.plan = None if train else self._eval_plan(windows_per_clip, max_samples)
         self._rng: np.random.Generator | None = None
         self._rng_pid = -1
@@ -205,6 +215,12 @@ class WindowDataset(Dataset):
         """Reference start (generator), video start (syncnet: f when in sync) or -1 (emotion)."""
         clip = self.clips[c]
         if self.mode == "generator":
+            if self.reference_other_clip > 0 and self.same_actor[c] and rng.random() < self.reference_other_clip:
+                # Beyond the paper (reference-code.md Q4): a reference from another clip of the same actor, so
+                # identity comes from the reference and the expression must come from the emotion label.
+                c2 = self.same_actor[c][int(rng.integers(len(self.same_actor[c])))]
+                starts = self.clips[c2].face_starts
+                return (c2 + 1) * REF_CLIP_STRIDE + int(starts[rng.integers(len(starts))])
             others = clip.face_starts[clip.face_starts != f]
             return int(others[rng.integers(len(others))])
         if self.mode == "syncnet":
@@ -302,7 +318,9 @@ class WindowDataset(Dataset):
         item: Item = {"clip": c, "start": f, "emotion": clip.emotion, "level": clip.level}
         if self.mode == "generator":
             # Target and reference together, so one augmentation call gives both the same parameters.
-            both = self._augment(np.concatenate([faces[f : f + T], faces[aux : aux + T]]))
+            ref_clip, ref_start = divmod(aux, REF_CLIP_STRIDE)
+            ref_faces = faces if ref_clip == 0 else self._frames(ref_clip - 1)
+            both = self._augment(np.concatenate([faces[f : f + T], ref_faces[ref_start : ref_start + T]]))
             mel = self._mel(c)
             cols = frame_mel_starts(f, self.spec, clip.meta.fps)[:, None] + np.arange(self.spec.mel_step)
             item |= {
