@@ -69,8 +69,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")
 
-    datamodule = instantiate(cfg.data, _convert_="all")
-    model = instantiate(cfg.model, _convert_="all")
+    datamodule = _build(cfg.data)
+    model = _build(cfg.model)
     callbacks = [instantiate(c, _convert_="all") for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(lg, _convert_="all") for lg in (cfg.get("logger") or {}).values() if lg]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all")
@@ -89,6 +89,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         publish_stage(cfg, trainer, out)
     return metrics
+
+
+def _build(node: DictConfig) -> Any:
+    """hydra.utils.instantiate, with our own errors unwrapped so the user sees the actionable message."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, _convert_="all")
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, EmotalkError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
 
 
 def publish_stage(cfg: DictConfig, trainer: Any, out: Path) -> Path | None:

@@ -29,6 +29,11 @@ class EmotalkModule(L.LightningModule):
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["emotalk"] = {"stage": self.stage, "spec": self.spec.to_dict(), "net": self.net_config()}
+        # The generator's input mask (full | lower_half) is a data setting; inference must mask the same way.
+        # Optional: readers take "full" when it is absent.
+        mask_mode = getattr(getattr(self._trainer, "datamodule", None), "mask_mode", None) if self._trainer else None
+        if self.stage == "generator" and isinstance(mask_mode, str):
+            checkpoint["emotalk"]["mask_mode"] = mask_mode
 
 
 def adam(params: Any, lr: float, betas: tuple[float, float] | list[float]) -> torch.optim.Adam:

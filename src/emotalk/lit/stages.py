@@ -15,6 +15,8 @@ from emotalk.models.emotion import EmotionClassifier
 from emotalk.models.generator import Generator
 from emotalk.models.syncnet import SyncNet
 
+#: stage kind -> the `stage` our LightningModules record in checkpoint["emotalk"]
+_STAGE_OF = {"syncnet": "syncnet", "emotion": "emotion_classifier", "generator": "generator"}
 #: stage kind -> (network class, state_dict prefix inside our LightningModule checkpoints)
 _OURS: dict[str, tuple[type, str]] = {
     "syncnet": (SyncNet, "net."),
@@ -54,6 +56,12 @@ def load_net(path: str | Path | None, kind: str, what: str, experiment: str) -> 
     p = require(path, what, experiment)
     ckpt = read_ours(p)
     if ckpt is not None:
+        stage = ckpt["emotalk"].get("stage")
+        if stage != _STAGE_OF[kind]:
+            raise ConfigError(
+                f"{p} is an emotalk {stage} checkpoint, but a {what} checkpoint is needed "
+                f"here (made by experiment={experiment})"
+            )
         cls, prefix = _OURS[kind]
         net = cls(**ckpt["emotalk"]["net"])
         sd = {k.removeprefix(prefix): v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}

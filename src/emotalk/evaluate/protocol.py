@@ -1,0 +1,742 @@
+"""The paper's evaluation protocol as one function: dub every test clip in every emotion, score, tabulate.
+
+`evaluate_experiments` (behind ``emotalk evaluate`` and the end of ``make ablations``):
+
+1. **Clips**: every preprocessed clip of the test actors (``--data``: a preprocessed CREMA-D root, data/clips.py)
+   whose source video is found under ``--raw`` (by clip id, any video suffix, searched recursively; else the
+   manifest's ``source`` path). ``max_clips`` keeps a seeded random subset.
+2. **Inputs** (seeded, identical for every experiment): for each clip and each of the six emotions, the audio of
+   another selected clip (``clips/<id>/audio.wav``), drawn uniformly. With ``reconstruction`` (default) each clip is
+   also dubbed with its own audio and its own emotion.
+3. **Dubbing**: the inference pipeline's ``Dubber(checkpoint, device).dub(video, audio, emotion, out, strength=…)``
+   writes ``<out>/videos/<experiment>/<clip>__<emotion>.mp4`` (and ``<clip>__recon.mp4``); existing files are kept,
+   so an interrupted run resumes.
+4. **Scoring** each generated video, decoded at 25 fps:
+   * LSE-D / LSE-C (lse.py; face-track front end, ``min_track``) on the emotion-swapped dubs;
+   * 96x96 face crops made exactly as preprocessing makes them (mediapipe → gap filling → centred smoothing →
+     ``spec.face_pads`` → crop), for FID, EmoAcc, SSIM and PSNR;
+   * FID per emotion e: real crops of the selected clips whose true emotion is e vs crops of the videos generated
+     with emotion e; the table's FID is the mean of the six (the paper's averaging);
+   * EmoAcc: the gated classifier (emotion_acc.py) on each swapped dub, the requested emotion as the label;
+   * SSIM / PSNR of the face crops against the source video's frames cropped with the same boxes: on the
+     reconstruction dubs this is the reconstruction quality the paper reports; on the swapped dubs (other audio,
+     other emotion) the same numbers measure identity preservation and are kept as ``ssim_id`` / ``psnr_id``.
+5. **Report** (report.py): results.{json,csv,md} with 95 % bootstrap intervals over videos, per experiment and per
+   emotion, the published figures beside ours; figures/confusion_<exp>.png and figures/tsne_<exp>.png (tsne.py).
+
+A metric whose weights were not supplied (or whose file does not exist) is "n/a (no <file>)" and a warning says so;
+a file that exists but is the wrong kind stops the run with the loader's message. The EmoAcc classifier must
+exceed the gate (90 %) on all the test actors' real clips in ``--data``, else the run stops before dubbing anything
+(``force=True`` uses it anyway and the results say so).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from emotalk.data.clips import ClipMeta, clip_dir, read_manifest
+from emotalk.data.cremad import TEST_ACTORS
+from emotalk.errors import ConfigError, EmotalkError, MissingWeightsError
+from emotalk.evaluate import report
+from emotalk.evaluate.emotion_acc import GATE, GateResult, check_classifier, classify_video, confusion
+from emotalk.spec import DEFAULT_SPEC, EMOTIONS, AVSpec
+
+log = logging.getLogger(__name__)
+
+PAPER_TSNE_ACTOR = "1011"
+
+
+class DubberLike(Protocol):
+    """What the protocol needs from the inference pipeline (emotalk.infer's ``Dubber``)."""
+
+    def dub(self, video: Path, audio: Path, emotion: str, out: Path, **kw: Any) -> Any: ...
+
+
+DubberFactory = Callable[[Path, str], DubberLike]
+Progress = Callable[[str, int, int], None]
+
+
+def default_dubber_factory(checkpoint: Path, device: str) -> DubberLike:
+    """``emotalk.infer.Dubber(checkpoint, device)``."""
+    try:
+        from emotalk.infer import Dubber  # type: ignore[attr-defined]
+    except ImportError:
+        try:
+            from emotalk.infer.pipeline import Dubber  # type: ignore[no-redef]
+        except ImportError as exc:
+            raise ConfigError(
+                "the inference pipeline (emotalk.infer.Dubber) is not available in this version, so experiments "
+                "cannot be dubbed for evaluation"
+            ) from exc
+    return Dubber(checkpoint, device)
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one evaluation run (all of them are recorded in results.json)."""
+
+    actors: tuple[str, ...] = TEST_ACTORS
+    seed: int = 0
+    max_clips: int | None = None
+    min_track: int = 25
+    min_face_size: float = 50.0
+    lse_mode: str = "track"
+    n_boot: int = 1000
+    fid_boot: int = 50
+    gate: float = GATE
+    force: bool = False
+    aggregate: str = "mean"
+    gray: bool = False
+    reconstruction: bool = True
+    strength: float = 1.0
+    tsne_actor: str = PAPER_TSNE_ACTOR
+    device: str = "auto"
+    fid_batch: int = 32
+
+    def resolved_device(self) -> str:
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+
+@dataclass
+class EvalClip:
+    """One source clip: its preprocessed folder and its raw video."""
+
+    meta: ClipMeta
+    folder: Path
+    video: Path
+
+    @property
+    def clip_id(self) -> str:
+        return self.meta.clip_id
+
+    @property
+    def emotion(self) -> str:
+        assert self.meta.emotion is not None
+        return self.meta.emotion
+
+    @property
+    def audio(self) -> Path:
+        return self.folder / "audio.wav"
+
+    def faces(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.load(self.folder / "faces.npy"), np.load(self.folder / "has_face.npy")
+
+
+@dataclass
+class VideoRecord:
+    """Everything measured on one generated video (results.json "videos")."""
+
+    experiment: str
+    clip_id: str
+    actor: str
+    source_emotion: str
+    emotion: str
+    audio_clip: str
+    kind: str  # "swap" (other audio, each emotion) | "recon" (own audio, own emotion)
+    path: str
+    n_frames: int = 0
+    n_face_frames: int = 0
+    lse_d: float | None = None
+    lse_c: float | None = None
+    offset: int | None = None
+    lse_reason: str = ""
+    emo_pred: str | None = None
+    emo_windows: int = 0
+    ssim: float | None = None
+    psnr: float | None = None
+    error: str = ""
+    feature: list[float] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("feature")
+        return d
+
+
+# ---------------------------------------------------------------------------------------------------- inputs
+
+
+def find_raw_videos(raw: Path | str) -> dict[str, Path]:
+    """{file stem: path} of every video under `raw` (recursive)."""
+    from emotalk.data.sources import is_video_name
+
+    raw = Path(raw)
+    if not raw.is_dir():
+        raise ConfigError(f"--raw folder not found: {raw} (give the folder with the source videos, e.g. VideoFlash/)")
+    return {p.stem: p for p in sorted(raw.rglob("*")) if p.is_file() and is_video_name(p)}
+
+
+def test_clips(data: Path | str, actors: Sequence[str]) -> list[ClipMeta]:
+    """The labelled clips of `actors` in a preprocessed root, sorted by id."""
+    data = Path(data)
+    metas = read_manifest(data)
+    if not metas:
+        raise ConfigError(f"no preprocessed clips under {data} (run `emotalk preprocess` first)")
+    chosen = [m for m in metas if m.actor in set(actors) and m.emotion in EMOTIONS]
+    if not chosen:
+        found = sorted({m.actor for m in metas})
+        raise ConfigError(
+            f"no labelled clips of actors {', '.join(actors)} under {data} (actors there: {', '.join(found[:12])}"
+            f"{' …' if len(found) > 12 else ''}); pass --actors"
+        )
+    return sorted(chosen, key=lambda m: m.clip_id)
+
+
+def select_clips(
+    data: Path | str, raw: Path | str, actors: Sequence[str], max_clips: int | None = None, seed: int = 0
+) -> list[EvalClip]:
+    """The source clips of the protocol (a seeded subset with `max_clips`), each with its raw video."""
+    metas = test_clips(data, actors)
+    videos = find_raw_videos(raw)
+    clips, missing = [], []
+    for m in metas:
+        video = videos.get(m.clip_id) or (Path(m.source) if m.source and Path(m.source).is_file() else None)
+        if video is None:
+            missing.append(m.clip_id)
+        else:
+            clips.append(EvalClip(m, clip_dir(data, m.clip_id), video))
+    if missing:
+        log.warning("%d test clips have no source video under %s and are skipped: %s", len(missing), raw, missing[:5])
+    if len(clips) < 2:
+        raise ConfigError(f"need at least 2 test clips with source videos under {raw}, found {len(clips)}")
+    if max_clips and max_clips < len(clips):
+        rng = np.random.default_rng(seed)
+        keep = sorted(rng.choice(len(clips), size=max(2, max_clips), replace=False))
+        clips = [clips[i] for i in keep]
+    return clips
+
+
+def assign_audio(clips: Sequence[EvalClip], seed: int = 0) -> dict[tuple[str, str], EvalClip]:
+    """(clip id, emotion) → the clip whose audio it is dubbed with: another clip, drawn uniformly (seeded)."""
+    rng = np.random.default_rng([seed, 1])
+    out = {}
+    for i, c in enumerate(clips):
+        for e in EMOTIONS:
+            j = int(rng.integers(0, len(clips) - 1))
+            out[(c.clip_id, e)] = clips[j if j < i else j + 1]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- weights
+
+
+@dataclass
+class Judges:
+    """The scoring networks, or why each is missing."""
+
+    syncnet: nn.Module | None = None
+    inception: nn.Module | None = None
+    classifier: nn.Module | None = None
+    notes: dict[str, str] = field(default_factory=dict)  # metric -> "n/a (no …)"
+    feature_name: str = ""
+
+
+def _optional(path_or_module: Any, loader: Callable[[Any], nn.Module], file_name: str) -> tuple[nn.Module | None, str]:
+    """A module, or (None, note) when the file was not supplied or does not exist."""
+    if path_or_module is None or path_or_module == "":
+        return None, f"n/a (no {file_name})"
+    if isinstance(path_or_module, nn.Module):
+        return path_or_module, ""
+    p = Path(path_or_module)
+    if not p.is_file():
+        try:
+            loader(p)
+        except MissingWeightsError as exc:
+            log.warning("%s", exc)
+        return None, f"n/a (no {file_name})"
+    return loader(p), ""  # a file of the wrong kind raises: the user gave it explicitly
+
+
+def load_judges(syncnet_v2: Any, inception: Any, classifier: Any, device: str) -> Judges:
+    from emotalk.evaluate.emotion_acc import load_classifier
+    from emotalk.evaluate.inception import INCEPTION_FILE, load_fid_inception
+    from emotalk.models.weights import load_syncnet_lse
+
+    j = Judges()
+    j.syncnet, note = _optional(syncnet_v2, load_syncnet_lse, "syncnet_v2.model")
+    if note:
+        j.notes["lse_d"] = j.notes["lse_c"] = note
+    j.inception, note = _optional(inception, load_fid_inception, INCEPTION_FILE)
+    if note:
+        j.notes["fid"] = note
+    j.feature_name = (
+        "FID Inception-v3, pytorch-fid weights"
+        if j.inception is not None and not isinstance(inception, nn.Module)
+        else (f"custom feature network {type(j.inception).__name__}" if j.inception is not None else "none")
+    )
+    j.classifier, note = _optional(classifier, lambda p: load_classifier(p, device), "classifier checkpoint")
+    if note:
+        j.notes["emo_acc"] = note
+    for m in (j.syncnet, j.inception, j.classifier):
+        if m is not None:
+            m.to(device).eval()
+    return j
+
+
+# ---------------------------------------------------------------------------------------------------- one video
+
+
+@dataclass
+class Analysis:
+    """A decoded generated video: frames, detections, preprocessing-style 96x96 crops and their boxes."""
+
+    frames: list[np.ndarray]
+    detections: list[list[np.ndarray]]
+    faces: np.ndarray
+    has_face: np.ndarray
+    boxes: np.ndarray
+
+
+def analyse(path: Path, detector: Any, spec: AVSpec = DEFAULT_SPEC) -> Analysis:
+    """Decode at 25 fps, detect every face, and crop the largest face as preprocessing does."""
+    from emotalk.data.preprocess import FaceTrack
+    from emotalk.video.decode import read_frames
+
+    frames = list(read_frames(path, fps=spec.fps))
+    dets = [[b.as_array() for b in detector.detect(f)] for f in frames]
+    track = FaceTrack(spec)
+    for f, d in zip(frames, dets, strict=True):
+        track.push(f, d[0] if d else None)
+    track.finish()
+    return Analysis(frames, dets, np.stack(track.faces), np.asarray(track.has_face), np.stack(track.boxes))
+
+
+def source_crops(
+    source: Sequence[np.ndarray], a: Analysis, spec: AVSpec = DEFAULT_SPEC
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generated and source crops of the frames both have (the generated video's boxes on the source frames)."""
+    from emotalk.video.crop import crop_face
+
+    gen, src = [], []
+    for i in range(min(len(source), len(a.frames))):
+        if a.has_face[i] and source[i].shape == a.frames[i].shape:
+            gen.append(a.faces[i])
+            src.append(crop_face(source[i], a.boxes[i], spec.img_size))
+    if not gen:
+        empty = np.zeros((0, spec.img_size, spec.img_size, 3), np.uint8)
+        return empty, empty.copy()
+    return np.stack(gen), np.stack(src)
+
+
+# ---------------------------------------------------------------------------------------------------- protocol
+
+
+def evaluate_experiments(
+    experiments: Mapping[str, Path | str],
+    data: Path | str,
+    raw: Path | str,
+    out: Path | str,
+    syncnet_v2: Path | str | nn.Module | None = None,
+    inception: Path | str | nn.Module | None = None,
+    classifier: Path | str | nn.Module | None = None,
+    config: EvalConfig | None = None,
+    dubber_factory: DubberFactory | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run the protocol for every experiment (name → generator checkpoint); write and return the results.
+
+    Args:
+        experiments: table rows in order, e.g. {"seq": "outputs/stages/seq.ckpt", "pl_da": …}.
+        data: preprocessed CREMA-D root holding the test actors (faces, audio, manifest).
+        raw: folder with the source videos (``<clip_id>.<ext>``, e.g. CREMA-D's VideoFlash/).
+        out: results folder (results.{json,csv,md}, figures/, videos/).
+        syncnet_v2, inception, classifier: weights files (or ready modules, as tests pass); None → that metric n/a.
+        dubber_factory: ``(checkpoint, device) → object with .dub(...)``; default: emotalk.infer's Dubber.
+        progress: called as progress(stage, done, total).
+    Returns:
+        The results dict also written to ``out/results.json``.
+    """
+    cfg = config or EvalConfig()
+    if not experiments:
+        raise ConfigError("no experiments to evaluate: pass --experiments NAME=CHECKPOINT ...")
+    out = Path(out)
+    device = cfg.resolved_device()
+    t_start = time.perf_counter()
+    judges = load_judges(syncnet_v2, inception, classifier, device)
+    for metric, note in sorted(judges.notes.items()):
+        log.warning("%s will be reported as %s", metric, note)
+    clips = select_clips(data, raw, cfg.actors, cfg.max_clips, cfg.seed)
+    log.info("evaluating %d experiments on %d clips x %d emotions", len(experiments), len(clips), len(EMOTIONS))
+    notes: list[str] = []
+
+    # the judge must pass its gate on every real test clip before anything is dubbed
+    gate: GateResult | None = None
+    if judges.classifier is not None:
+        gate_clips = [(c, clip_dir(data, c.clip_id)) for c in test_clips(data, cfg.actors)]
+        gate = check_classifier(
+            judges.classifier,
+            ((np.load(f / "faces.npy"), np.load(f / "has_face.npy"), EMOTIONS.index(c.emotion)) for c, f in gate_clips),
+            threshold=cfg.gate,
+            force=cfg.force,
+            how=cfg.aggregate,  # type: ignore[arg-type]
+            device=device,
+        )
+        log.info("%s", gate.describe())
+        if gate.forced:
+            notes.append(f"EmoAcc judge forced: {gate.describe()}.")
+    figures = out / "figures"
+
+    # real sets: FID features and classifier features of the selected clips (shared by every experiment)
+    fid = None
+    if judges.inception is not None:
+        from emotalk.evaluate.fid import EmotionFID
+
+        fid = EmotionFID(judges.inception, device, cfg.fid_batch)
+    real_feats: dict[str, tuple[np.ndarray, int]] = {}
+    for i, c in enumerate(clips):
+        faces, has_face = c.faces()
+        if fid is not None and has_face.any():
+            fid.update(faces[has_face], c.emotion, real=True, video_id=c.clip_id)
+        if judges.classifier is not None:
+            v = classify_video(judges.classifier, faces, has_face, cfg.aggregate, device)  # type: ignore[arg-type]
+            if v.feature is not None:
+                real_feats[c.clip_id] = (v.feature, EMOTIONS.index(c.emotion))
+        if progress:
+            progress("real clips", i + 1, len(clips))
+    lse_eval = None
+    if judges.syncnet is not None:
+        from emotalk.evaluate.lse import LSEEvaluator
+
+        lse_eval = LSEEvaluator(
+            judges.syncnet,
+            cfg.lse_mode,
+            cfg.min_track,
+            cfg.min_face_size,
+            device,  # type: ignore[arg-type]
+        )
+    from emotalk.video.faces import FaceDetector
+
+    detector = FaceDetector()
+    audio_for = assign_audio(clips, cfg.seed)
+    factory = dubber_factory or default_dubber_factory
+    records: list[VideoRecord] = []
+    rows: list[dict[str, Any]] = []
+    fid_by_exp: dict[str, dict[str, Any]] = {}
+    for x, (name, ckpt) in enumerate(experiments.items()):
+        exp_records = _run_experiment(
+            name, Path(ckpt), clips, audio_for, out, cfg, device, factory, detector, lse_eval, judges, fid, progress
+        )
+        records += exp_records
+        fid_by_exp[name] = _fid_cells(fid, cfg, [x]) if fid is not None else {}
+        rows += _rows(name, exp_records, fid_by_exp[name], judges, cfg, [x])
+        if judges.classifier is not None:
+            swaps = [r for r in exp_records if r.kind == "swap" and r.emo_pred is not None]
+            cm = confusion([EMOTIONS.index(r.emotion) for r in swaps], [EMOTIONS.index(r.emo_pred) for r in swaps])
+            from emotalk.lit.plots import save_confusion_matrix
+
+            acc = np.trace(cm) / max(cm.sum(), 1)
+            save_confusion_matrix(
+                cm, EMOTIONS, figures / f"confusion_{name}.png", f"{name}: EmoAcc {acc:.1%} (n={int(cm.sum())})"
+            )
+            _tsne_figure(name, Path(ckpt), exp_records, clips, real_feats, cfg, figures)
+        if fid is not None:
+            fid.reset_fake()
+    detector.close()
+    if gate is not None:
+        from emotalk.lit.plots import save_confusion_matrix
+
+        save_confusion_matrix(
+            np.asarray(gate.confusion),
+            EMOTIONS,
+            figures / "confusion_classifier_real.png",
+            f"judge on real test clips: {gate.accuracy:.1%} (n={gate.n_clips})",
+        )
+    unscored = [r for r in records if r.kind == "swap" and r.lse_d is None and lse_eval is not None]
+    if unscored:
+        notes.append(
+            f"{len(unscored)} of {sum(r.kind == 'swap' for r in records)} dubbed videos had no face track with more "
+            f"than {cfg.min_track} detections and are left out of LSE-D/LSE-C."
+        )
+    failed = [r for r in records if r.error]
+    if failed:
+        notes.append(f"{len(failed)} videos could not be dubbed or scored (see results.json 'videos').")
+    results = {
+        "settings": _settings(data, clips, cfg, judges, gate, device, lse_eval),
+        "notes": notes,
+        "unavailable": judges.notes,
+        "metrics": [{"key": k, "title": t, "better": b} for k, t, b in report.METRICS],
+        "rows": rows + report.published_rows(),
+        "classifier": None if gate is None else gate.to_dict(),
+        "videos": [r.to_dict() for r in records],
+        "figures": sorted(str(p.relative_to(out)) for p in figures.glob("*.png")) if figures.is_dir() else [],
+        "seconds": round(time.perf_counter() - t_start, 1),
+    }
+    report.write_results(results, out)
+    return results
+
+
+def _run_experiment(
+    name: str,
+    ckpt: Path,
+    clips: Sequence[EvalClip],
+    audio_for: Mapping[tuple[str, str], EvalClip],
+    out: Path,
+    cfg: EvalConfig,
+    device: str,
+    factory: DubberFactory,
+    detector: Any,
+    lse_eval: Any,
+    judges: Judges,
+    fid: Any,
+    progress: Progress | None,
+) -> list[VideoRecord]:
+    from emotalk.evaluate.image_metrics import video_ssim_psnr
+    from emotalk.evaluate.lse import read_audio_int16
+    from emotalk.video.decode import read_frames
+
+    dubber = factory(ckpt, device)
+    folder = out / "videos" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[EvalClip, str, EvalClip, str]] = []
+    for c in clips:
+        jobs += [(c, e, audio_for[(c.clip_id, e)], "swap") for e in EMOTIONS]
+        if cfg.reconstruction:
+            jobs.append((c, c.emotion, c, "recon"))
+    records = []
+    source_cache: tuple[str, list[np.ndarray]] | None = None
+    for k, (c, emotion, audio_clip, kind) in enumerate(jobs):
+        dst = folder / f"{c.clip_id}__{emotion if kind == 'swap' else 'recon'}.mp4"
+        rec = VideoRecord(name, c.clip_id, c.meta.actor, c.emotion, emotion, audio_clip.clip_id, kind, str(dst))
+        records.append(rec)
+        try:
+            if not dst.is_file():
+                dubber.dub(c.video, audio_clip.audio, emotion, dst, strength=cfg.strength)
+            a = analyse(dst, detector)
+            rec.n_frames, rec.n_face_frames = len(a.frames), int(a.has_face.sum())
+            if lse_eval is not None and kind == "swap":
+                vs = lse_eval.score_frames(a.frames, read_audio_int16(dst), str(dst), detections=a.detections)
+                if vs.score is not None:
+                    rec.lse_d, rec.lse_c, rec.offset = vs.score.lse_d, vs.score.lse_c, vs.score.offset
+                rec.lse_reason = vs.reason
+            if fid is not None and kind == "swap" and a.has_face.any():
+                fid.update(a.faces[a.has_face], emotion, real=False, video_id=f"{c.clip_id}__{emotion}")
+            if judges.classifier is not None and kind == "swap":
+                v = classify_video(judges.classifier, a.faces, a.has_face, cfg.aggregate, device)  # type: ignore[arg-type]
+                rec.emo_windows = v.n_windows
+                rec.emo_pred = None if v.prediction is None else EMOTIONS[v.prediction]
+                rec.feature = None if v.feature is None else v.feature.tolist()
+            if source_cache is None or source_cache[0] != c.clip_id:
+                source_cache = (c.clip_id, list(read_frames(c.video, fps=DEFAULT_SPEC.fps)))
+            g, s = source_crops(source_cache[1], a)
+            if len(g):
+                rec.ssim, rec.psnr = video_ssim_psnr(g, s, cfg.gray)
+        except EmotalkError as exc:  # one bad video must not sink the whole table; it is counted and listed
+            rec.error = str(exc)
+            log.warning("%s: %s", dst.name, exc)
+        if progress:
+            progress(name, k + 1, len(jobs))
+    return records
+
+
+# ---------------------------------------------------------------------------------------------------- aggregation
+
+
+def _mean_cell(values: Sequence[float], cfg: EvalConfig, seed: Sequence[int]) -> dict[str, Any]:
+    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return report.na("n/a (no scored video)")
+    point, lo, hi = report.bootstrap_mean(vals, cfg.n_boot, list(seed))
+    return report.cell(point, lo, hi, len(vals))
+
+
+def _fid_cells(fid: Any, cfg: EvalConfig, seed: Sequence[int]) -> dict[str, Any]:
+    """{"all": cell, emotion: cell}: torchmetrics point FIDs, normal bootstrap intervals from resampled videos."""
+    from emotalk.evaluate.fid import fid_from_features
+
+    per = fid.compute()
+    emotions = [e for e in EMOTIONS if e in per]
+    cells: dict[str, Any] = {}
+    if not emotions:
+        return {"all": report.na("n/a (no emotion with real and generated faces)")}
+    real = {e: list(fid.real[e].values()) for e in emotions}
+    fake = {e: list(fid.fake[e].values()) for e in emotions}
+    draws: dict[str, list[float]] = defaultdict(list)
+    rng = np.random.default_rng([*seed, 7])
+    for _ in range(cfg.fid_boot if cfg.fid_boot > 1 else 0):
+        vals = []
+        for e in emotions:
+            rc = np.bincount(rng.integers(0, len(real[e]), len(real[e])), minlength=len(real[e]))
+            fc = np.bincount(rng.integers(0, len(fake[e]), len(fake[e])), minlength=len(fake[e]))
+            v = fid_from_features(real[e], fake[e], rc, fc)
+            draws[e].append(v)
+            vals.append(v)
+        draws["all"].append(float(np.mean(vals)))
+
+    def normal(point: float, d: list[float], n: int) -> dict[str, Any]:
+        lo, hi = report.normal_interval(point, d)
+        return report.cell(point, lo, hi, n)
+
+    for e in emotions:
+        cells[e] = normal(per[e], draws[e], len(fake[e]))
+    cells["all"] = normal(float(np.mean([per[e] for e in emotions])), draws["all"], sum(len(fake[e]) for e in emotions))
+    if len(emotions) < len(EMOTIONS):
+        cells["all"]["note"] = f"mean over {len(emotions)} of {len(EMOTIONS)} emotions (the others lack real clips)"
+    return cells
+
+
+def _rows(
+    name: str,
+    records: Sequence[VideoRecord],
+    fid_cells: Mapping[str, Any],
+    judges: Judges,
+    cfg: EvalConfig,
+    seed: Sequence[int],
+) -> list[dict[str, Any]]:
+    swaps = [r for r in records if r.kind == "swap"]
+    quality = [r for r in records if r.kind == "recon"] if cfg.reconstruction else swaps
+
+    def metrics(sw: Sequence[VideoRecord], qu: Sequence[VideoRecord], fid_cell: Any, k: int) -> dict[str, Any]:
+        s = [*seed, k]
+        m: dict[str, Any] = {}
+        for j, key in enumerate(("lse_d", "lse_c"), start=1):
+            m[key] = (
+                report.na(judges.notes[key])
+                if key in judges.notes
+                else _mean_cell([getattr(r, key) for r in sw], cfg, [*s, j])
+            )
+        m["fid"] = (
+            report.na(judges.notes["fid"])
+            if "fid" in judges.notes
+            else (fid_cell or report.na("n/a (no real clips of this emotion)"))
+        )
+        m["ssim"] = _mean_cell([r.ssim for r in qu], cfg, [*s, 3])
+        m["psnr"] = _mean_cell([r.psnr for r in qu], cfg, [*s, 4])
+        if "emo_acc" in judges.notes:
+            m["emo_acc"] = report.na(judges.notes["emo_acc"])
+        else:
+            m["emo_acc"] = _mean_cell(
+                [100.0 * (r.emo_pred == r.emotion) for r in sw if r.emo_pred is not None], cfg, [*s, 5]
+            )
+        if cfg.reconstruction:  # identity preservation on the swapped dubs, beside reconstruction SSIM/PSNR
+            m["ssim_id"] = _mean_cell([r.ssim for r in sw], cfg, [*s, 6])
+            m["psnr_id"] = _mean_cell([r.psnr for r in sw], cfg, [*s, 7])
+        return m
+
+    rows = [
+        {
+            "experiment": name,
+            "emotion": "all",
+            "kind": "ours",
+            "dataset": "CREMA-D test actors",
+            "n_videos": len(swaps),
+            "metrics": metrics(swaps, quality, fid_cells.get("all"), 0),
+        }
+    ]
+    for k, e in enumerate(EMOTIONS, start=1):
+        sw = [r for r in swaps if r.emotion == e]
+        qu = [r for r in quality if r.emotion == e]
+        rows.append(
+            {
+                "experiment": name,
+                "emotion": e,
+                "kind": "ours",
+                "dataset": "CREMA-D test actors",
+                "n_videos": len(sw),
+                "metrics": metrics(sw, qu, fid_cells.get(e), k),
+            }
+        )
+    return rows
+
+
+def _settings(
+    data: Any,
+    clips: Sequence[EvalClip],
+    cfg: EvalConfig,
+    judges: Judges,
+    gate: GateResult | None,
+    device: str,
+    lse_eval: Any,
+) -> dict[str, Any]:
+    what_q = (
+        "face crops of reconstruction dubs (own audio, own emotion) vs the source frames"
+        if cfg.reconstruction
+        else "face crops of the emotion-swapped dubs vs the source frames (identity preservation)"
+    )
+    return {
+        "data": str(data),
+        "actors": sorted({c.meta.actor for c in clips}),
+        "n_clips": len(clips),
+        "clips": [c.clip_id for c in clips],
+        "emotions": list(EMOTIONS),
+        "seed": cfg.seed,
+        "max_clips": cfg.max_clips,
+        "strength": cfg.strength,
+        "device": device,
+        "n_boot": cfg.n_boot,
+        "fid_boot": cfg.fid_boot,
+        "lse": {
+            "mode": cfg.lse_mode,
+            "min_track": cfg.min_track,
+            "reference_min_track": 100,
+            "min_face_size": cfg.min_face_size,
+            "fps": 25,
+            "vshift": 15,
+            "available": lse_eval is not None,
+        },
+        "fid": {"feature": judges.feature_name, "averaged_over": "emotions", "crops": "96x96 preprocessing crops"},
+        "ssim_psnr": {
+            "what": what_q,
+            "space": "grayscale (as EmoGen's img_eval.py)" if cfg.gray else "RGB",
+            "identity_columns": cfg.reconstruction,
+        },
+        "emo_acc": {
+            "what": (
+                "accuracy of the gated classifier on the emotion-swapped dubs, the requested emotion as the label; "
+                f"per video the {'mean logits' if cfg.aggregate == 'mean' else 'majority vote'} over "
+                "non-overlapping 5-frame windows."
+            ),
+            "gate": cfg.gate,
+            "classifier_accuracy_real": None if gate is None else gate.accuracy,
+            "forced": bool(gate and gate.forced),
+        },
+    }
+
+
+def _tsne_figure(
+    name: str,
+    ckpt: Path,
+    records: Sequence[VideoRecord],
+    clips: Sequence[EvalClip],
+    real_feats: Mapping[str, tuple[np.ndarray, int]],
+    cfg: EvalConfig,
+    figures: Path,
+) -> None:
+    from emotalk.evaluate.tsne import encoder_embeddings, plot_tsne
+
+    actors = sorted({c.meta.actor for c in clips})
+    actor = cfg.tsne_actor if cfg.tsne_actor in actors else actors[0]
+    gen = [r for r in records if r.kind == "swap" and r.actor == actor and r.feature is not None]
+    if len(gen) < 3:
+        log.info("t-SNE of %s skipped: %d generated videos of actor %s with classifier features", name, len(gen), actor)
+        return
+    real = [real_feats[c.clip_id] for c in clips if c.meta.actor == actor and c.clip_id in real_feats]
+    encoder = None
+    try:
+        from emotalk.lit.stages import load_net
+
+        encoder = encoder_embeddings(load_net(ckpt, "generator", "generator", name))
+    except (EmotalkError, RuntimeError, KeyError, TypeError) as exc:  # a checkpoint only the Dubber can read
+        log.info("t-SNE of %s without the emotion-encoder panel: %s", name, exc)
+    plot_tsne(
+        figures / f"tsne_{name}.png",
+        np.stack([np.asarray(r.feature) for r in gen]),
+        [EMOTIONS.index(r.emotion) for r in gen],
+        np.stack([f for f, _ in real]) if real else None,
+        [lab for _, lab in real],
+        encoder,
+        title=f"{name}: actor {actor}" + ("" if actor == PAPER_TSNE_ACTOR else f" (paper: {PAPER_TSNE_ACTOR})"),
+        seed=cfg.seed,
+    )

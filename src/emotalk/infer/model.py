@@ -1,0 +1,178 @@
+"""The generator for inference: our Lightning checkpoint or a published EmoGen/Wav2Lip file, checked and timed.
+
+Refuses (one-line `EmotalkError`s) a missing file, a checkpoint of another stage (SyncNet, emotion classifier),
+a file of another model (s3fd.pth, lipsync_expert.pth, …: `models/weights.py` names what it looks like) and
+a checkpoint whose `AVSpec` differs from the one inference runs with (naming the differing fields).
+
+The input mask must match training: our checkpoints record it (``checkpoint["emotalk"]["mask_mode"]``; older
+ones keep it in the datamodule's hyper-parameters; "full" when neither says), published Wav2Lip generators use
+``lower_half`` and EmoGen's ``full`` (reference-code.md §5.4).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emotalk.errors import ConfigError, MissingWeightsError
+from emotalk.models.generator import Generator
+from emotalk.spec import DEFAULT_SPEC, AVSpec
+
+log = logging.getLogger(__name__)
+
+MASK_MODES = ("full", "lower_half")
+GENERATOR_WHERE = (
+    "Pass a generator checkpoint: ours from `python -m emotalk.train experiment=pl_da` (or any generator "
+    "experiment), EmoGen's released generator, or Wav2Lip's wav2lip.pth."
+)
+
+
+class SpecMismatchError(ConfigError):
+    """A checkpoint trained with other audio/video constants than the ones inference uses."""
+
+
+def spec_differences(theirs: dict[str, Any], ours: AVSpec = DEFAULT_SPEC) -> list[str]:
+    """ "field: checkpoint X vs ours Y" for every differing AVSpec field (unknown fields count as differing)."""
+    mine = ours.to_dict()
+    diffs = []
+    for k in sorted(set(theirs) | set(mine)):
+        a, b = theirs.get(k, "<absent>"), mine.get(k, "<absent>")
+        if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+            same = len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))
+        else:
+            same = a == b
+        if k not in theirs:  # an older checkpoint without a newer field: the default was in force
+            continue
+        if not same:
+            diffs.append(f"{k}: checkpoint {a!r} vs ours {b!r}")
+    return diffs
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator ready for 4-D per-frame inference, with what it needs to be fed correctly."""
+
+    net: Generator
+    path: Path
+    source: str  # "emotalk" | "emogen" | "wav2lip" | "generator_end"
+    mask_mode: str
+    device: torch.device
+    channels_last: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uses_emotion(self) -> bool:
+        return self.net.use_emotion
+
+    @torch.inference_mode()
+    def __call__(self, crops: np.ndarray, mels: np.ndarray, emotions: np.ndarray) -> np.ndarray:
+        """uint8 BGR crops [N, S, S, 3], mel windows [N, 80, 16], soft emotions [N, 6] → uint8 BGR [N, S, S, 3]."""
+        dev = self.device
+        ref = torch.from_numpy(np.ascontiguousarray(crops)).to(dev).permute(0, 3, 1, 2).float().div_(255.0)
+        if self.mask_mode == "full":  # EmoGen: the generator sees no part of the target (whole face redrawn)
+            masked = torch.zeros_like(ref)
+        else:  # Wav2Lip: lower half zeroed
+            masked = ref.clone()
+            masked[:, :, ref.shape[2] // 2 :] = 0
+        face = torch.cat([masked, ref], dim=1)  # (N, 6, S, S)
+        if self.channels_last:
+            face = face.contiguous(memory_format=torch.channels_last)
+        audio = torch.from_numpy(np.ascontiguousarray(mels, dtype=np.float32)).to(dev).unsqueeze(1)  # (N, 1, 80, 16)
+        emo = torch.from_numpy(np.ascontiguousarray(emotions, dtype=np.float32)).to(dev) if self.uses_emotion else None
+        out = self.net(audio, face, emo)  # (N, 3, S, S) in [0, 1]
+        return out.mul_(255.0).round_().clamp_(0, 255).byte().permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device {device!r}; use cpu or cuda")
+    return dev
+
+
+def _mask_from_ours(ckpt: dict[str, Any]) -> str:
+    mode = ckpt["emotalk"].get("mask_mode")
+    if mode is None:
+        dm = ckpt.get("datamodule_hyper_parameters")
+        mode = dm.get("mask_mode") if isinstance(dm, dict) else None
+    mode = mode or "full"
+    if mode not in MASK_MODES:
+        raise ConfigError(f"checkpoint records an unknown mask_mode {mode!r}; expected one of {', '.join(MASK_MODES)}")
+    return mode
+
+
+def load_generator(
+    path: str | Path,
+    device: str | torch.device | None = "cpu",
+    spec: AVSpec = DEFAULT_SPEC,
+    channels_last: bool | None = None,
+) -> LoadedGenerator:
+    """Load, check and place a generator for inference (eval mode, no gradients).
+
+    Args:
+        channels_last: NHWC convolutions (about 1.5-4x faster on CPU with oneDNN, measured in
+            benchmarks/inference.py); None: on for CPU, off for CUDA.
+    """
+    from emotalk.lit.stages import read_ours
+    from emotalk.models import weights
+
+    p = Path(path)
+    if not p.is_file():
+        raise MissingWeightsError(p, "generator checkpoint", GENERATOR_WHERE)
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    ckpt = read_ours(p)
+    if ckpt is not None:
+        record = ckpt["emotalk"]
+        stage = record.get("stage")
+        if stage != "generator":
+            raise MissingWeightsError(
+                p,
+                "generator checkpoint",
+                f"It is an emotalk {stage} checkpoint, not a generator one. {GENERATOR_WHERE}",
+            )
+        diffs = spec_differences(dict(record.get("spec") or {}), spec)
+        if diffs:
+            raise SpecMismatchError(
+                f"{p} was trained with other audio/video settings than this version uses ({'; '.join(diffs)}); "
+                "retrain it, or run the emotalk version it was made with"
+            )
+        config = dict(record.get("net") or {})
+        sd = {k.removeprefix("generator."): v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")}
+        if not sd:
+            raise MissingWeightsError(p, "generator checkpoint", f"It holds no generator weights. {GENERATOR_WHERE}")
+        try:
+            net = weights._empty(lambda: Generator(**config))
+        except (TypeError, ValueError) as exc:
+            msg = f"Its network record {config} is unusable: {exc}"
+            raise MissingWeightsError(p, "generator checkpoint", msg) from None
+        weights.load_matching(net, sd, p, "generator checkpoint", GENERATOR_WHERE, "emogen_generator")
+        source, mask_mode = "emotalk", _mask_from_ours(ckpt)
+    else:
+        net = weights.load_generator(p)  # published file; raises naming what the file looks like otherwise
+        if not net.use_emotion:
+            source, mask_mode = "wav2lip", "lower_half"
+        else:
+            source, mask_mode = ("generator_end" if net.fusion == "end" else "emogen"), "full"
+        config = dict(net.config)
+    net.eval().requires_grad_(False)
+    if channels_last is None:
+        channels_last = dev.type == "cpu"
+    net = net.to(dev)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    log.info(
+        "generator %s (%s, width %s, mask %s) loaded on %s in %.1f s",
+        p.name, source, config.get("width", 1.0), mask_mode, dev, time.perf_counter() - t0,
+    )  # fmt: skip
+    return LoadedGenerator(net, p, source, mask_mode, dev, channels_last, config)

@@ -1,0 +1,73 @@
+"""Every experiment composes and runs one batch of every code path (LHT: experiment=glob(*) with fast_dev_run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from emotalk.errors import ConfigError
+
+EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "conf" / "experiment").glob("*.yaml"))
+FDR = ["debug=fdr", "data.batch_size=2", "data.val_samples=2"]
+
+
+def test_the_paper_table_is_all_there():
+    needed = {
+        "smoke",
+        "syncnet",
+        "emotion_classifier",
+        "base_lrs2",
+        "base_lrs2_fullface",
+        "end",
+        "seq",
+        "pl_da",
+        "pre",
+        "pre_init",
+        "noise",
+    }
+    assert needed <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_fast_dev_run(experiment, run_train, tiny_stages):
+    metrics, out = run_train([f"experiment={experiment}", *FDR], stages=tiny_stages, name=experiment)
+    assert (out / "config.yaml").is_file() and (out / "metrics.json").is_file()
+    assert metrics["global_step"] >= 1
+    if experiment in ("syncnet", "emotion_classifier"):
+        assert "train/loss" in metrics
+    else:
+        assert "train/loss_l1" in metrics and "val/loss_l1" in metrics
+
+
+def test_stage_checkpoints_configure_the_modules(run_train, tiny_stages):
+    from emotalk.lit.gan import GANModule
+    from emotalk.lit.stages import load_net
+
+    gen = load_net(tiny_stages / "base_lrs2_fullface.ckpt", "generator", "base", "base_lrs2_fullface")
+    assert not gen.use_emotion and gen.config["width"] == 0.25
+    m = GANModule(
+        generator={"width": 0.25},
+        expert=str(tiny_stages / "syncnet.ckpt"),
+        classifier=str(tiny_stages / "emotion_classifier.ckpt"),
+        pretrain={"mode": "frozen", "checkpoint": str(tiny_stages / "base_lrs2_fullface.ckpt")},
+    )
+    assert m.active_terms == {"sync": True, "perceptual": False, "emotion": True, "adversarial": False}
+    for a, b in zip(m.generator.face_encoder_blocks.parameters(), gen.face_encoder_blocks.parameters(), strict=True):
+        assert torch.equal(a, b) and not a.requires_grad  # PRE frozen: copied and frozen
+    assert all(p.requires_grad for p in m.generator.audio_encoder.parameters())
+
+
+def test_a_missing_stage_names_the_experiment_that_makes_it(run_train, tmp_path):
+    with pytest.raises(ConfigError, match="experiment=syncnet"):
+        run_train(["experiment=seq", *FDR], stages=tmp_path / "empty")
+    with pytest.raises(ConfigError, match="experiment=base_lrs2_fullface"):
+        run_train(["experiment=pre", *FDR, "model.expert=null", "model.classifier=null"], stages=tmp_path / "empty")
+
+
+def test_a_wrong_stage_checkpoint_is_refused(run_train, tiny_stages, tmp_path):
+    with pytest.raises(ConfigError, match="emotion_classifier checkpoint, but a expert SyncNet checkpoint is needed"):
+        run_train(
+            ["experiment=seq", *FDR, f"model.expert={tiny_stages / 'emotion_classifier.ckpt'}"], stages=tiny_stages
+        )
