@@ -1,0 +1,532 @@
+"""The streaming dubbing engine: decode → detect → smooth → crop | generate | paste → encode, in bounded memory.
+
+Three threads overlap the stages (mission.md §6, issue #5):
+
+* a **producer** decodes frames (ffmpeg pipe), detects faces (mediapipe), tracks and smooths the boxes
+  (`BoxTrack`: gap filling + centred moving average, exactly as preprocessing), crops the 96x96 faces and
+  attaches each frame's mel window and emotion vector;
+* the **main thread** runs the generator on batches of crops (torch releases the GIL inside its kernels);
+* a **consumer** pastes the faces back (feathered mask, colour matching), draws the optional label and pipes the
+  frames into an H.264 encoder, one MP4 segment of `segment_frames` frames at a time.
+
+Queues between them hold a few dozen frames (fewer for large frames), so memory does not grow with the video's
+length. A finished segment is renamed into place and recorded in the work folder's ``state.json``; a rerun with
+the same inputs and settings skips the finished segments (`skip_until`).
+
+Length rules (reference-code.md §11.4, with the paper's fix): output frame i shows input frame i while the video
+lasts; once it ends, its last frame is repeated (not looped); a longer video is trimmed (decoding stops).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emotalk.data.preprocess import fill_gaps
+from emotalk.errors import ConfigError
+from emotalk.spec import DEFAULT_SPEC, AVSpec
+from emotalk.video.crop import crop_face, draw_label, label_overlay, pad_box, paste_face
+from emotalk.video.faces import Box, smooth_boxes
+
+log = logging.getLogger(__name__)
+
+#: Reasons a frame is passed through untouched (the summary counts them).
+NO_FACE = "no_face"
+SILENCE = "silence"
+POSITIONS = ("largest", "left", "right", "top", "bottom", "center")
+
+
+# ---------------------------------------------------------------------------------------------------- faces
+
+
+class FaceSelector:
+    """Which of a frame's faces to dub: the N-th largest (1 = largest) or the one at a position.
+
+    Positions: left/right/top/bottom (the face whose centre is furthest that way), center (nearest the frame's
+    centre). A frame with fewer than N faces counts as a frame without a face.
+    """
+
+    def __init__(self, face: int | str | None = None) -> None:
+        if face is None or face == "largest":
+            self.rank, self.position = 1, None
+        elif isinstance(face, int) or (isinstance(face, str) and face.strip().isdigit()):
+            self.rank, self.position = int(face), None
+            if self.rank < 1:
+                raise ConfigError(f"--face {face}: face numbers start at 1 (the largest face)")
+        elif isinstance(face, str) and face.strip().lower() in POSITIONS:
+            self.rank, self.position = 1, face.strip().lower()
+        else:
+            raise ConfigError(f"--face {face!r}: use a number (1 = largest face, 2 = second largest, …) or one of "
+                              f"{', '.join(POSITIONS)}")  # fmt: skip
+
+    def pick(self, faces: list[Box], frame_hw: tuple[int, int]) -> np.ndarray | None:
+        """x1, y1, x2, y2 of the chosen face, or None. `faces` come largest first (FaceDetector)."""
+        if not faces:
+            return None
+        if self.position is None:
+            return faces[self.rank - 1].as_array() if len(faces) >= self.rank else None
+        h, w = frame_hw
+        key: dict[str, Callable[[Box], float]] = {
+            "left": lambda b: b.center[0],
+            "right": lambda b: -b.center[0],
+            "top": lambda b: b.center[1],
+            "bottom": lambda b: -b.center[1],
+            "center": lambda b: (b.center[0] - w / 2) ** 2 + (b.center[1] - h / 2) ** 2,
+        }
+        return min(faces, key=key[self.position]).as_array()
+
+
+class BoxTrack:
+    """Streaming `smooth_boxes(fill_gaps(raw boxes))`: push one raw box per frame, get finished frames back.
+
+    Frame j is final once frame j + h + g + 1 has been pushed (h = smoothing // 2, g = max_gap); only that many
+    raw boxes are kept. Gives exactly what preprocessing's `FaceTrack` gives (same functions, same windows).
+    """
+
+    def __init__(self, spec: AVSpec = DEFAULT_SPEC, max_gap: int = 2, first: int = 0) -> None:
+        self.window = spec.box_smoothing
+        self.h = max(spec.box_smoothing, 1) // 2
+        self.g = max(max_gap, 0)
+        self.reach = self.h + self.g + 1
+        self.lookahead = self.h + (self.g + 1 if self.g else 0)
+        self.first = first  # index of the first pushed frame
+        self.raw: deque[np.ndarray] = deque()
+        self.base = first  # index of raw[0]
+        self.n_pushed = 0
+        self.next_out = first
+
+    def push(self, box: np.ndarray | None) -> list[tuple[int, np.ndarray]]:
+        self.raw.append(np.full(4, np.nan) if box is None else np.asarray(box, np.float64)[:4])
+        self.n_pushed += 1
+        last = self.first + self.n_pushed - 1
+        out = []
+        while self.next_out <= last - self.lookahead:
+            out.append((self.next_out, self._smoothed(self.next_out)))
+            self.next_out += 1
+        return out
+
+    def finish(self) -> list[tuple[int, np.ndarray]]:
+        out = []
+        last = self.first + self.n_pushed - 1
+        while self.next_out <= last:
+            out.append((self.next_out, self._smoothed(self.next_out)))
+            self.next_out += 1
+        return out
+
+    def _smoothed(self, j: int) -> np.ndarray:
+        lo = max(self.first, j - self.reach)
+        hi = min(self.first + self.n_pushed, j + self.reach + 1)
+        rows = np.stack([self.raw[k - self.base] for k in range(lo, hi)])
+        filled, _ = fill_gaps(rows, self.g)
+        box = smooth_boxes(filled, self.window)[j - lo]
+        while self.base < j - self.reach:  # nothing before j - reach is needed again
+            self.raw.popleft()
+            self.base += 1
+        return box
+
+
+# ---------------------------------------------------------------------------------------------------- items
+
+
+@dataclass
+class FrameItem:
+    """One output frame on its way through the pipeline."""
+
+    index: int
+    frame: np.ndarray  # BGR uint8 [H, W, 3], read-only (shared when the last frame repeats)
+    box: np.ndarray | None = None  # padded crop box (ints as float32), None without a face
+    crop: np.ndarray | None = None  # 96x96 input crop, only when the frame is generated
+    mel: np.ndarray | None = None
+    emotion: np.ndarray | None = None
+    reason: str | None = None  # why it passes through (NO_FACE, SILENCE), None when generated
+    face: np.ndarray | None = None  # the generated 96x96 face
+
+
+@dataclass
+class SegmentStats:
+    """What one segment holds; saved in the work folder's state so a resumed run reports the whole video."""
+
+    index: int
+    frames: int = 0
+    generated: int = 0
+    with_face: int = 0
+    passed: dict[str, int] = field(default_factory=dict)
+    runs: list[list[Any]] = field(default_factory=list)  # [first, last, reason] of passed-through runs
+
+    def add(self, item: FrameItem) -> None:
+        self.frames += 1
+        if item.box is not None:
+            self.with_face += 1
+        if item.reason is None:
+            self.generated += 1
+            return
+        self.passed[item.reason] = self.passed.get(item.reason, 0) + 1
+        if self.runs and self.runs[-1][2] == item.reason and self.runs[-1][1] == item.index - 1:
+            self.runs[-1][1] = item.index
+        else:
+            self.runs.append([item.index, item.index, item.reason])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "frames": self.frames,
+            "generated": self.generated,
+            "with_face": self.with_face,
+            "passed": dict(self.passed),
+            "runs": [list(r) for r in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SegmentStats:
+        return cls(
+            d["index"], d["frames"], d["generated"], d["with_face"], dict(d["passed"]), [list(r) for r in d["runs"]]
+        )
+
+
+class Timer:
+    """Seconds per stage, summed over calls (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+
+# ---------------------------------------------------------------------------------------------------- batch size
+
+
+class BatchTuner:
+    """Pick the generator's batch size by timing real batches: each candidate runs twice (the first call of a
+    shape builds oneDNN kernels), the fastest per frame wins and is kept for later runs of the same model."""
+
+    def __init__(self, candidates: tuple[int, ...], fixed: int | None = None) -> None:
+        self.candidates = candidates
+        self.fixed = fixed
+        self.trials: dict[int, list[float]] = {}
+        self.chosen: int | None = fixed
+
+    def next_size(self) -> int:
+        if self.chosen is not None:
+            return self.chosen
+        for c in self.candidates:
+            if len(self.trials.get(c, [])) < 2:
+                return c
+        self.chosen = min(self.candidates, key=lambda c: self.trials[c][-1])
+        log.info(
+            "generator batch size %d chosen (ms/frame: %s)",
+            self.chosen, ", ".join(f"{c}: {self.trials[c][-1] * 1000:.0f}" for c in self.candidates),
+        )  # fmt: skip
+        return self.chosen
+
+    def record(self, size: int, n: int, seconds: float) -> None:
+        if self.chosen is None and n == size and size in self.candidates:
+            self.trials.setdefault(size, []).append(seconds / n)
+
+
+# ---------------------------------------------------------------------------------------------------- the engine
+
+
+class Stopped(Exception):
+    """Raised inside a worker thread when another thread failed or the run was interrupted."""
+
+
+@dataclass
+class StreamJob:
+    """Everything one streaming pass needs (built by `Dubber.dub`)."""
+
+    video: Path
+    is_image: bool
+    n_out: int
+    fps: Fraction
+    width: int
+    height: int
+    mel: Any  # infer.audio.MelSource
+    schedule: Any  # infer.emotion.EmotionSchedule
+    generator: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    detector: Any  # video.faces.FaceDetector
+    selector: FaceSelector
+    work: Path
+    segment_frames: int
+    skip_until: int = 0
+    silence_db: float | None = None  # keep frames whose window is quieter than this (None: generate everywhere)
+    colour_match: bool = True
+    watermark: bool = False
+    crf: int = 18
+    preset: str = "veryfast"
+    max_gap: int = 2
+    spec: AVSpec = DEFAULT_SPEC
+    tuner: BatchTuner | None = None
+    queue_bytes: int = 96 << 20  # frames held in each queue, in bytes (bounded memory)
+    on_segment: Callable[[SegmentStats], None] | None = None
+    progress: Callable[[int], None] | None = None  # frames finished so far (called from the main thread)
+
+
+def part_path(work: Path, segment: int) -> Path:
+    return work / f"part_{segment:05d}.mp4"
+
+
+class StreamRunner:
+    """Runs one `StreamJob`; `run()` returns the stats of the segments it wrote, and the timings."""
+
+    def __init__(self, job: StreamJob) -> None:
+        self.job = job
+        frame_bytes = max(1, job.width * job.height * 3)
+        depth = int(max(4, min(64, job.queue_bytes // frame_bytes)))
+        self.q_in: queue.Queue[FrameItem | None] = queue.Queue(depth)
+        self.q_out: queue.Queue[FrameItem | None] = queue.Queue(depth)
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.timer = Timer()
+        self.done: list[SegmentStats] = []
+        self.n_finished = 0
+        self.n_video_frames = 0  # distinct input frames decoded (up to n_out)
+        self.video_ended = False
+        self.batch_sizes: set[int] = set()  # generator batch sizes used
+
+    # -------------------------------------------------------------------------------- helpers
+
+    def _put(self, q: queue.Queue, item: FrameItem | None) -> None:
+        while True:
+            if self.stop.is_set():
+                raise Stopped
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self, q: queue.Queue, alive: threading.Thread) -> FrameItem | None:
+        while True:
+            if self.stop.is_set():
+                raise Stopped
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if not alive.is_alive() and q.empty():
+                    if self.errors:
+                        raise Stopped from None
+                    raise RuntimeError(f"{alive.name} ended without finishing its stream") from None
+
+    def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
+        def wrapped() -> None:
+            try:
+                fn()
+            except Stopped:
+                pass
+            except BaseException as exc:  # handed to the main thread, which re-raises it
+                self.errors.append(exc)
+                self.stop.set()
+
+        return wrapped
+
+    # -------------------------------------------------------------------------------- producer
+
+    def _frames(self) -> Iterator[tuple[int, np.ndarray, bool]]:
+        """(output index, frame, is a new input frame) for every output frame, by the length rules."""
+        from emotalk.video.decode import VideoReader
+
+        job = self.job
+        reader = VideoReader(job.video, fps=25.0 if job.is_image else None)
+        it = iter(reader)
+        last = None
+        try:
+            for i in range(job.n_out):
+                if not self.video_ended:
+                    t0 = time.perf_counter()
+                    try:
+                        frame = next(it)
+                    except StopIteration:
+                        frame = None
+                    self.timer.add("decode", time.perf_counter() - t0)
+                    if frame is None:
+                        self.video_ended = True
+                    else:
+                        last = frame
+                        self.n_video_frames += 1
+                        yield i, frame, True
+                        continue
+                assert last is not None
+                yield i, last, False
+        finally:
+            it.close()  # stops ffmpeg when the video is longer than the audio
+
+    def _produce(self) -> None:
+        job, spec = self.job, self.job.spec
+        track_from = max(0, job.skip_until - (spec.box_smoothing // 2 + job.max_gap + 1))
+        track = BoxTrack(spec, job.max_gap, first=track_from)
+        pending: deque[tuple[int, np.ndarray]] = deque()
+        raw: np.ndarray | None = None
+        frames = self._frames()
+        try:
+            for i, frame, new in frames:
+                if self.stop.is_set():
+                    raise Stopped
+                if i < track_from:
+                    continue
+                if new or i == track_from:  # a repeated last frame keeps its detection
+                    t0 = time.perf_counter()
+                    raw = job.selector.pick(job.detector.detect(frame), frame.shape[:2])
+                    self.timer.add("detect", time.perf_counter() - t0)
+                pending.append((i, frame))
+                for j, box in track.push(raw):
+                    self._emit(j, pending, box)
+            for j, box in track.finish():
+                self._emit(j, pending, box)
+        finally:
+            frames.close()
+        self._put(self.q_in, None)
+
+    def _emit(self, j: int, pending: deque, box: np.ndarray) -> None:
+        job = self.job
+        idx, frame = pending.popleft()
+        assert idx == j, (idx, j)
+        if j < job.skip_until:
+            return
+        t0 = time.perf_counter()
+        item = FrameItem(j, frame)
+        if not np.isnan(box).any():
+            padded = pad_box(box, frame.shape[:2], job.spec)
+            if padded[2] - padded[0] >= 2 and padded[3] - padded[1] >= 2:
+                item.box = padded
+        if item.box is None:
+            item.reason = NO_FACE
+        elif job.silence_db is not None and job.mel.rms_db(j) < job.silence_db:
+            item.reason = SILENCE
+        else:
+            item.crop = crop_face(frame, item.box, job.spec.img_size)
+            item.mel = job.mel.window(j)
+            item.emotion = job.schedule([j])[0]
+        self.timer.add("crop", time.perf_counter() - t0)
+        self._put(self.q_in, item)
+
+    # -------------------------------------------------------------------------------- consumer
+
+    def _consume(self) -> None:
+        job = self.job
+        from emotalk.video.encode import SegmentEncoder
+
+        overlay = label_overlay(job.width, job.height) if job.watermark else None
+        encoder: SegmentEncoder | None = None
+        stats: SegmentStats | None = None
+        try:
+            while True:
+                item = self._get(self.q_out, self._main_thread)
+                if item is None:
+                    break
+                seg = item.index // job.segment_frames
+                if encoder is None:
+                    encoder = SegmentEncoder(
+                        part_path(job.work, seg), job.width, job.height, job.fps, job.crf, job.preset
+                    )
+                    stats = SegmentStats(seg)
+                assert stats is not None
+                t0 = time.perf_counter()
+                frame = item.frame
+                if item.face is not None or overlay is not None:
+                    frame = frame.copy()
+                if item.face is not None:
+                    assert item.box is not None
+                    paste_face(frame, item.face, item.box, reference=item.crop if job.colour_match else None)
+                if overlay is not None:
+                    draw_label(frame, overlay)
+                t1 = time.perf_counter()
+                encoder.write(frame)
+                t2 = time.perf_counter()
+                self.timer.add("paste", t1 - t0)
+                self.timer.add("encode", t2 - t1)
+                stats.add(item)
+                self.n_finished += 1
+                last_of_segment = item.index == min(job.n_out, (seg + 1) * job.segment_frames) - 1
+                if last_of_segment:
+                    encoder.close()
+                    self.timer.add("encode", time.perf_counter() - t2)
+                    encoder = None
+                    self.done.append(stats)
+                    if job.on_segment is not None:
+                        job.on_segment(stats)
+                    stats = None
+            if encoder is not None:
+                raise RuntimeError(f"the stream ended inside segment {stats.index if stats else '?'}")
+        finally:
+            if encoder is not None:
+                encoder.abort()
+
+    # -------------------------------------------------------------------------------- main thread
+
+    def _generate(self, items: list[FrameItem]) -> None:
+        todo = [it for it in items if it.reason is None]
+        if todo:
+            t0 = time.perf_counter()
+            faces = self.job.generator(
+                np.stack([it.crop for it in todo]),
+                np.stack([it.mel for it in todo]),
+                np.stack([it.emotion for it in todo]),
+            )
+            dt = time.perf_counter() - t0
+            self.timer.add("generate", dt)
+            self.batch_sizes.add(len(todo))
+            if self.job.tuner is not None:
+                self.job.tuner.record(self._batch, len(todo), dt)
+            for it, face in zip(todo, faces, strict=True):
+                it.face = face
+        for it in items:
+            self._put(self.q_out, it)
+
+    def run(self) -> list[SegmentStats]:
+        job = self.job
+        self._main_thread = threading.current_thread()
+        producer = threading.Thread(target=self._guard(self._produce), name="emotalk-decode-detect", daemon=True)
+        consumer = threading.Thread(target=self._guard(self._consume), name="emotalk-paste-encode", daemon=True)
+        producer.start()
+        consumer.start()
+        try:
+            pending: list[FrameItem] = []
+            n_gen = 0
+            self._batch = job.tuner.next_size() if job.tuner else 16
+            while True:
+                t0 = time.perf_counter()
+                item = self._get(self.q_in, producer)
+                self.timer.add("wait_input", time.perf_counter() - t0)
+                if item is None:
+                    break
+                pending.append(item)
+                n_gen += item.reason is None
+                if n_gen >= self._batch:
+                    self._generate(pending)
+                    pending, n_gen = [], 0
+                    self._batch = job.tuner.next_size() if job.tuner else self._batch
+                    if job.progress is not None:
+                        job.progress(self.n_finished)
+            self._generate(pending)
+            self._put(self.q_out, None)
+            while consumer.is_alive():
+                consumer.join(timeout=0.1)
+                if job.progress is not None:
+                    job.progress(self.n_finished)
+        except BaseException as exc:
+            self.stop.set()
+            producer.join(timeout=10)
+            consumer.join(timeout=10)
+            if self.errors and isinstance(exc, Stopped | RuntimeError):
+                raise self.errors[0] from None
+            raise
+        finally:
+            self.stop.set()
+            producer.join(timeout=10)
+            consumer.join(timeout=10)
+        if self.errors:
+            raise self.errors[0]
+        return self.done
