@@ -39,12 +39,9 @@ class CopyDubber:
     def dub(self, video: Path, audio: Path, emotion: str, out: Path, **kw: Any) -> Path:
         self.calls.append((Path(video), Path(audio), emotion, Path(out)))
         vf = ["-vf", f"lutrgb=b='clipval+{EMOTIONS.index(emotion) * self.tint}'"] if self.tint else []
-        run_ffmpeg(
-            ["-y", "-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", *vf]
-            + ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p", "-c:a", "aac"]
-            + ["-shortest", str(out)],
-            path=video,
-        )
+        inputs = ["-y", "-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", *vf]
+        codecs = ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+        run_ffmpeg([*inputs, *codecs, "-shortest", str(out)], path=video)
         return Path(out)
 
 

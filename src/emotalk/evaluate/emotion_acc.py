@@ -170,6 +170,18 @@ def check_classifier(
             continue
         labels.append(int(label))
         preds.append(v.prediction)
+    return gate(labels, preds, skipped, threshold, force, how)
+
+
+def gate(
+    labels: Sequence[int],
+    preds: Sequence[int],
+    skipped: int = 0,
+    threshold: float = GATE,
+    force: bool = False,
+    how: str = "mean",
+) -> GateResult:
+    """The gate's verdict on per-clip predictions of real clips (see `check_classifier`)."""
     acc = accuracy(labels, preds)
     passed = bool(len(labels) > 0 and acc > threshold)
     result = GateResult(

@@ -15,8 +15,9 @@
    * LSE-D / LSE-C (lse.py; face-track front end, ``min_track``) on the emotion-swapped dubs;
    * 96x96 face crops made exactly as preprocessing makes them (mediapipe → gap filling → centred smoothing →
      ``spec.face_pads`` → crop), for FID, EmoAcc, SSIM and PSNR;
-   * FID per emotion e: real crops of the selected clips whose true emotion is e vs crops of the videos generated
-     with emotion e; the table's FID is the mean of the six (the paper's averaging);
+   * FID per emotion e: the real crops (``faces.npy``) of **all** the test actors' clips whose true emotion is e
+     (not only the selected ones, so every emotion has a real set) vs the crops of the videos generated with
+     emotion e; the table's FID is the mean of the six (the paper's averaging);
    * EmoAcc: the gated classifier (emotion_acc.py) on each swapped dub, the requested emotion as the label;
    * SSIM / PSNR of the face crops against the source video's frames cropped with the same boxes: on the
      reconstruction dubs this is the reconstruction quality the paper reports; on the swapped dubs (other audio,
@@ -49,7 +50,7 @@ from emotalk.data.clips import ClipMeta, clip_dir, read_manifest
 from emotalk.data.cremad import TEST_ACTORS
 from emotalk.errors import ConfigError, EmotalkError, MissingWeightsError
 from emotalk.evaluate import report
-from emotalk.evaluate.emotion_acc import GATE, GateResult, check_classifier, classify_video, confusion
+from emotalk.evaluate.emotion_acc import GATE, GateResult, classify_video, confusion, gate
 from emotalk.spec import DEFAULT_SPEC, EMOTIONS, AVSpec
 
 log = logging.getLogger(__name__)
@@ -230,6 +231,11 @@ def assign_audio(clips: Sequence[EvalClip], seed: int = 0) -> dict[tuple[str, st
     return out
 
 
+def _load_faces(data: Path | str, m: ClipMeta) -> tuple[np.ndarray, np.ndarray]:
+    folder = clip_dir(data, m.clip_id)
+    return np.load(folder / "faces.npy"), np.load(folder / "has_face.npy")
+
+
 # ---------------------------------------------------------------------------------------------------- weights
 
 
@@ -372,40 +378,43 @@ def evaluate_experiments(
     log.info("evaluating %d experiments on %d clips x %d emotions", len(experiments), len(clips), len(EMOTIONS))
     notes: list[str] = []
 
-    # the judge must pass its gate on every real test clip before anything is dubbed
-    gate: GateResult | None = None
-    if judges.classifier is not None:
-        gate_clips = [(c, clip_dir(data, c.clip_id)) for c in test_clips(data, cfg.actors)]
-        gate = check_classifier(
-            judges.classifier,
-            ((np.load(f / "faces.npy"), np.load(f / "has_face.npy"), EMOTIONS.index(c.emotion)) for c, f in gate_clips),
-            threshold=cfg.gate,
-            force=cfg.force,
-            how=cfg.aggregate,  # type: ignore[arg-type]
-            device=device,
-        )
-        log.info("%s", gate.describe())
-        if gate.forced:
-            notes.append(f"EmoAcc judge forced: {gate.describe()}.")
-    figures = out / "figures"
-
-    # real sets: FID features and classifier features of the selected clips (shared by every experiment)
+    # One pass over every real clip of the test actors (not only the selected ones): the judge's gate, the
+    # real FID sets of all six emotions, the real points of the t-SNE. The gate is checked before any dubbing.
     fid = None
     if judges.inception is not None:
         from emotalk.evaluate.fid import EmotionFID
 
         fid = EmotionFID(judges.inception, device, cfg.fid_batch)
     real_feats: dict[str, tuple[np.ndarray, int]] = {}
-    for i, c in enumerate(clips):
-        faces, has_face = c.faces()
-        if fid is not None and has_face.any():
-            fid.update(faces[has_face], c.emotion, real=True, video_id=c.clip_id)
-        if judges.classifier is not None:
+    labels, preds, skipped = [], [], 0
+    real_metas = test_clips(data, cfg.actors)
+    if judges.classifier is not None:
+        for i, m in enumerate(real_metas):
+            faces, has_face = _load_faces(data, m)
             v = classify_video(judges.classifier, faces, has_face, cfg.aggregate, device)  # type: ignore[arg-type]
+            if v.prediction is None:
+                skipped += 1
+            else:
+                labels.append(EMOTIONS.index(m.emotion or ""))
+                preds.append(v.prediction)
             if v.feature is not None:
-                real_feats[c.clip_id] = (v.feature, EMOTIONS.index(c.emotion))
-        if progress:
-            progress("real clips", i + 1, len(clips))
+                real_feats[m.clip_id] = (v.feature, EMOTIONS.index(m.emotion or ""))
+            if progress:
+                progress("classifier gate", i + 1, len(real_metas))
+    gate_result: GateResult | None = None
+    if judges.classifier is not None:
+        gate_result = gate(labels, preds, skipped, cfg.gate, cfg.force, cfg.aggregate)
+        log.info("%s", gate_result.describe())
+        if gate_result.forced:
+            notes.append(f"EmoAcc judge forced: {gate_result.describe()}.")
+    if fid is not None:
+        for i, m in enumerate(real_metas):
+            faces, has_face = _load_faces(data, m)
+            if has_face.any():
+                fid.update(faces[has_face], m.emotion or "", real=True, video_id=m.clip_id)
+            if progress:
+                progress("real FID features", i + 1, len(real_metas))
+    figures = out / "figures"
     lse_eval = None
     if judges.syncnet is not None:
         from emotalk.evaluate.lse import LSEEvaluator
@@ -417,9 +426,10 @@ def evaluate_experiments(
             cfg.min_face_size,
             device,  # type: ignore[arg-type]
         )
+    from emotalk.evaluate.lse import DETECT_MAX_SIDE
     from emotalk.video.faces import FaceDetector
 
-    detector = FaceDetector()
+    detector = FaceDetector(max_side=DETECT_MAX_SIDE)
     audio_for = assign_audio(clips, cfg.seed)
     factory = dubber_factory or default_dubber_factory
     records: list[VideoRecord] = []
@@ -445,14 +455,14 @@ def evaluate_experiments(
         if fid is not None:
             fid.reset_fake()
     detector.close()
-    if gate is not None:
+    if gate_result is not None:
         from emotalk.lit.plots import save_confusion_matrix
 
         save_confusion_matrix(
-            np.asarray(gate.confusion),
+            np.asarray(gate_result.confusion),
             EMOTIONS,
             figures / "confusion_classifier_real.png",
-            f"judge on real test clips: {gate.accuracy:.1%} (n={gate.n_clips})",
+            f"judge on real test clips: {gate_result.accuracy:.1%} (n={gate_result.n_clips})",
         )
     unscored = [r for r in records if r.kind == "swap" and r.lse_d is None and lse_eval is not None]
     if unscored:
@@ -464,12 +474,12 @@ def evaluate_experiments(
     if failed:
         notes.append(f"{len(failed)} videos could not be dubbed or scored (see results.json 'videos').")
     results = {
-        "settings": _settings(data, clips, cfg, judges, gate, device, lse_eval),
+        "settings": _settings(data, clips, cfg, judges, gate_result, device, lse_eval),
         "notes": notes,
         "unavailable": judges.notes,
         "metrics": [{"key": k, "title": t, "better": b} for k, t, b in report.METRICS],
         "rows": rows + report.published_rows(),
-        "classifier": None if gate is None else gate.to_dict(),
+        "classifier": None if gate_result is None else gate_result.to_dict(),
         "videos": [r.to_dict() for r in records],
         "figures": sorted(str(p.relative_to(out)) for p in figures.glob("*.png")) if figures.is_dir() else [],
         "seconds": round(time.perf_counter() - t_start, 1),
@@ -576,7 +586,7 @@ def _fid_cells(fid: Any, cfg: EvalConfig, seed: Sequence[int]) -> dict[str, Any]
         draws["all"].append(float(np.mean(vals)))
 
     def normal(point: float, d: list[float], n: int) -> dict[str, Any]:
-        lo, hi = report.normal_interval(point, d)
+        lo, hi = report.normal_interval(point, d, floor=0.0)  # a FID is never negative
         return report.cell(point, lo, hi, n)
 
     for e in emotions:
@@ -656,7 +666,7 @@ def _settings(
     clips: Sequence[EvalClip],
     cfg: EvalConfig,
     judges: Judges,
-    gate: GateResult | None,
+    gate_result: GateResult | None,
     device: str,
     lse_eval: Any,
 ) -> dict[str, Any]:
@@ -699,8 +709,8 @@ def _settings(
                 "non-overlapping 5-frame windows."
             ),
             "gate": cfg.gate,
-            "classifier_accuracy_real": None if gate is None else gate.accuracy,
-            "forced": bool(gate and gate.forced),
+            "classifier_accuracy_real": None if gate_result is None else gate_result.accuracy,
+            "forced": bool(gate_result and gate_result.forced),
         },
     }
 

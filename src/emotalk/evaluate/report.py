@@ -82,8 +82,10 @@ def bootstrap_mean(
     return point, lo, hi
 
 
-def normal_interval(point: float, draws: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """point ∓ z·sd(draws): the normal bootstrap interval (FID's, see the module docstring)."""
+def normal_interval(
+    point: float, draws: Sequence[float], level: float = 0.95, floor: float | None = None
+) -> tuple[float, float]:
+    """point ∓ z·sd(draws): the normal bootstrap interval (FID's, see the module docstring), cut at `floor`."""
     d = np.asarray([x for x in draws if math.isfinite(x)], dtype=np.float64)
     if not math.isfinite(point) or len(d) < 2:
         return point, point
@@ -91,7 +93,8 @@ def normal_interval(point: float, draws: Sequence[float], level: float = 0.95) -
 
     z = NormalDist().inv_cdf(0.5 + level / 2)
     sd = float(d.std(ddof=1))
-    return point - z * sd, point + z * sd
+    lo = point - z * sd
+    return (lo if floor is None else max(floor, lo)), point + z * sd
 
 
 # ---------------------------------------------------------------------------------------------------- cells
