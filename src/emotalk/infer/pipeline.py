@@ -169,6 +169,9 @@ class Dubber:
         crossfade: seconds over which emotion changes of a timeline ramp.
         allow_no_face: when no frame has a face, pass the whole video through instead of raising NoFaceError.
         detect_max_side, min_confidence, max_gap: face detection and tracking, as in preprocessing.
+        workers: generator batches run at once, each in its own thread (default: 2 on CPU with 2+ cores, else 1).
+        threads: torch intra-op threads per worker on CPU (default: cores // workers); set for the duration of
+            each dub and restored after it.
     """
 
     def __init__(
@@ -186,6 +189,8 @@ class Dubber:
         detect_max_side: int = 320,
         min_confidence: float = 0.5,
         max_gap: int = 2,
+        workers: int | None = None,
+        threads: int | None = None,
         spec: AVSpec = DEFAULT_SPEC,
     ) -> None:
         if batch_size is not None and int(batch_size) < 1:
@@ -206,6 +211,12 @@ class Dubber:
         self.crossfade = float(crossfade)
         self.allow_no_face = bool(allow_no_face)
         self.detect_max_side, self.min_confidence, self.max_gap = detect_max_side, min_confidence, max_gap
+        cores = os.cpu_count() or 1
+        on_cpu = self.model.device.type == "cpu"
+        self.workers = int(workers) if workers else (min(2, cores) if on_cpu else 1)
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {workers}")
+        self.threads = int(threads) if threads else max(1, cores // self.workers)
         self._detector: Any = None
         self._lock = threading.Lock()
         #: Called (from the encoder thread) after each finished segment with its `SegmentStats`.
@@ -269,11 +280,20 @@ class Dubber:
                 dub (finished segments are kept for a resume).
             allow_no_face: override the Dubber's setting for this call.
         """
+        import torch
+
         with self._lock:
-            return self._dub(
-                video, audio, emotion, out, strength, timeline, face, silence, watermark, colour_match, progress,
-                self.allow_no_face if allow_no_face is None else allow_no_face,
-            )  # fmt: skip
+            saved = torch.get_num_threads()
+            if self.model.device.type == "cpu":
+                torch.set_num_threads(self.threads)
+            try:
+                no_face_ok = self.allow_no_face if allow_no_face is None else allow_no_face
+                return self._dub(
+                    video, audio, emotion, out, strength, timeline, face, silence, watermark, colour_match, progress,
+                    no_face_ok,
+                )  # fmt: skip
+            finally:
+                torch.set_num_threads(saved)
 
     def _dub(
         self,
@@ -395,6 +415,7 @@ class Dubber:
                     max_gap=self.max_gap,
                     spec=spec,
                     tuner=self.tuner,
+                    workers=self.workers,
                     on_segment=segment_done,
                     progress=lambda n: report(0.95 * (skip_until + n) / n_out, "dub"),
                 )

@@ -5,7 +5,9 @@ Three threads overlap the stages (mission.md §6, issue #5):
 * a **producer** decodes frames (ffmpeg pipe), detects faces (mediapipe), tracks and smooths the boxes
   (`BoxTrack`: gap filling + centred moving average, exactly as preprocessing), crops the 96x96 faces and
   attaches each frame's mel window and emotion vector;
-* the **main thread** runs the generator on batches of crops (torch releases the GIL inside its kernels);
+* the **main thread** batches the crops and hands each batch to one of `workers` generator threads (torch releases
+  the GIL inside its kernels; on CPU, two single-threaded workers use two cores better than one two-threaded
+  call, whose OpenMP barriers stall whenever another stage takes a core: benchmarks/inference.py);
 * a **consumer** pastes the faces back (feathered mask, colour matching), draws the optional label and pipes the
   frames into an H.264 encoder, one MP4 segment of `segment_frames` frames at a time.
 
@@ -25,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -269,6 +272,7 @@ class StreamJob:
     max_gap: int = 2
     spec: AVSpec = DEFAULT_SPEC
     tuner: BatchTuner | None = None
+    workers: int = 1  # generator batches in flight at once (each in its own thread)
     queue_bytes: int = 96 << 20  # frames held in each queue, in bytes (bounded memory)
     on_segment: Callable[[SegmentStats], None] | None = None
     progress: Callable[[int], None] | None = None  # frames finished so far (called from the main thread)
@@ -466,7 +470,8 @@ class StreamRunner:
 
     # -------------------------------------------------------------------------------- main thread
 
-    def _generate(self, items: list[FrameItem]) -> None:
+    def _generate(self, items: list[FrameItem], size: int) -> list[FrameItem]:
+        """Run the generator on the items that need it (in a worker thread); returns all items, in order."""
         todo = [it for it in items if it.reason is None]
         if todo:
             t0 = time.perf_counter()
@@ -479,23 +484,35 @@ class StreamRunner:
             self.timer.add("generate", dt)
             self.batch_sizes.add(len(todo))
             if self.job.tuner is not None:
-                self.job.tuner.record(self._batch, len(todo), dt)
+                self.job.tuner.record(size, len(todo), dt)
             for it, face in zip(todo, faces, strict=True):
                 it.face = face
-        for it in items:
-            self._put(self.q_out, it)
+        return items
 
     def run(self) -> list[SegmentStats]:
         job = self.job
         self._main_thread = threading.current_thread()
         producer = threading.Thread(target=self._guard(self._produce), name="emotalk-decode-detect", daemon=True)
         consumer = threading.Thread(target=self._guard(self._consume), name="emotalk-paste-encode", daemon=True)
+        pool = ThreadPoolExecutor(max(1, job.workers), thread_name_prefix="emotalk-generate")
+        inflight: deque[Future[list[FrameItem]]] = deque()
+
+        def deliver(block: bool) -> None:
+            """Hand finished batches to the consumer in order (the oldest first)."""
+            while inflight and (block or inflight[0].done() or len(inflight) >= max(1, job.workers)):
+                t0 = time.perf_counter()
+                items = inflight.popleft().result()
+                self.timer.add("wait_generate", time.perf_counter() - t0)
+                for it in items:
+                    self._put(self.q_out, it)
+                block = False
+
         producer.start()
         consumer.start()
         try:
             pending: list[FrameItem] = []
             n_gen = 0
-            self._batch = job.tuner.next_size() if job.tuner else 16
+            size = job.tuner.next_size() if job.tuner else 16
             while True:
                 t0 = time.perf_counter()
                 item = self._get(self.q_in, producer)
@@ -504,13 +521,16 @@ class StreamRunner:
                     break
                 pending.append(item)
                 n_gen += item.reason is None
-                if n_gen >= self._batch:
-                    self._generate(pending)
+                if n_gen >= size:
+                    inflight.append(pool.submit(self._generate, pending, size))
                     pending, n_gen = [], 0
-                    self._batch = job.tuner.next_size() if job.tuner else self._batch
+                    size = job.tuner.next_size() if job.tuner else size
+                    deliver(block=False)
                     if job.progress is not None:
                         job.progress(self.n_finished)
-            self._generate(pending)
+            inflight.append(pool.submit(self._generate, pending, size))
+            while inflight:
+                deliver(block=True)
             self._put(self.q_out, None)
             while consumer.is_alive():
                 consumer.join(timeout=0.1)
@@ -525,6 +545,9 @@ class StreamRunner:
             raise
         finally:
             self.stop.set()
+            for f in inflight:
+                f.cancel()
+            pool.shutdown(wait=True)
             producer.join(timeout=10)
             consumer.join(timeout=10)
         if self.errors:

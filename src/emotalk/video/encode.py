@@ -59,6 +59,9 @@ class SegmentEncoder:
         self.n_written = 0
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         cmd += ["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-framerate", fps_arg(fps), "-i", "-"]
+        # swscale's default BGR→YUV rounding shifts flat colours by up to 4 levels; accurate rounding and full
+        # chroma interpolation keep passed-through frames within ~1 level of what a decoder gives back
+        cmd += ["-sws_flags", "accurate_rnd+full_chroma_int"]
         ew, eh = even_size(width, height)
         if (ew, eh) != (width, height):
             cmd += ["-vf", f"pad={ew}:{eh}:0:0,fillborders=right={ew - width}:bottom={eh - height}:mode=smear"]
