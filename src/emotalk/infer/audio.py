@@ -22,7 +22,7 @@ def n_output_frames(n_samples: int, fps: float, spec: AVSpec = DEFAULT_SPEC) -> 
     """Frames of a dub of this audio: its duration at `fps`, rounded, so output and audio lengths agree within
     half a frame (at least one frame). The reference's chunk count drops the last ~3 frames (its final window
     must fit whole), which would cut the end of the speech."""
-    return max(1, round(n_samples / spec.sample_rate * fps))
+    return max(1, int(n_samples / spec.sample_rate * fps + 0.5))  # halves round up, not to even
 
 
 class MelSource:

@@ -171,7 +171,7 @@ def load_generator(
     net = net.to(dev)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
-    log.info(
+    log.debug(
         "generator %s (%s, width %s, mask %s) loaded on %s in %.1f s",
         p.name, source, config.get("width", 1.0), mask_mode, dev, time.perf_counter() - t0,
     )  # fmt: skip

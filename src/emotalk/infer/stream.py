@@ -228,7 +228,7 @@ class BatchTuner:
             if len(self.trials.get(c, [])) < 2:
                 return c
         self.chosen = min(self.candidates, key=lambda c: self.trials[c][-1])
-        log.info(
+        log.debug(
             "generator batch size %d chosen (ms/frame: %s)",
             self.chosen, ", ".join(f"{c}: {self.trials[c][-1] * 1000:.0f}" for c in self.candidates),
         )  # fmt: skip
