@@ -66,6 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="emotion strength passed to the dubber")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95 %% intervals")
     p.add_argument("--fid-boot", type=int, default=50, help="bootstrap resamples for FID (each costs 6 FIDs)")
+    p.add_argument("--fid-stride", type=int, default=1, help="FID on every k-th face frame (default: all)")
     p.add_argument("--tsne-actor", default="1011", help="actor of the t-SNE figure (the paper's: 1011)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
     p.add_argument("--lse-videos", nargs="+", type=Path, metavar="VIDEO", help="only score LSE of these videos")
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         lse_mode="cropped" if args.cropped else "track",
         n_boot=args.n_boot,
         fid_boot=args.fid_boot,
+        fid_stride=args.fid_stride,
         force=args.force,
         aggregate=args.aggregate,
         gray=args.gray,

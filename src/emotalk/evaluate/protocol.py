@@ -48,7 +48,7 @@ from torch import nn
 
 from emotalk.data.clips import ClipMeta, clip_dir, read_manifest
 from emotalk.data.cremad import TEST_ACTORS
-from emotalk.errors import ConfigError, EmotalkError, MissingWeightsError
+from emotalk.errors import ConfigError, EmotalkError
 from emotalk.evaluate import report
 from emotalk.evaluate.emotion_acc import GATE, GateResult, classify_video, confusion, gate
 from emotalk.spec import DEFAULT_SPEC, EMOTIONS, AVSpec
@@ -69,17 +69,9 @@ Progress = Callable[[str, int, int], None]
 
 
 def default_dubber_factory(checkpoint: Path, device: str) -> DubberLike:
-    """``emotalk.infer.Dubber(checkpoint, device)``."""
-    try:
-        from emotalk.infer import Dubber  # type: ignore[attr-defined]
-    except ImportError:
-        try:
-            from emotalk.infer.pipeline import Dubber  # type: ignore[no-redef]
-        except ImportError as exc:
-            raise ConfigError(
-                "the inference pipeline (emotalk.infer.Dubber) is not available in this version, so experiments "
-                "cannot be dubbed for evaluation"
-            ) from exc
+    """The inference pipeline's ``Dubber(checkpoint, device)`` (emotalk.infer.pipeline)."""
+    from emotalk.infer.pipeline import Dubber
+
     return Dubber(checkpoint, device)
 
 
@@ -104,6 +96,7 @@ class EvalConfig:
     tsne_actor: str = PAPER_TSNE_ACTOR
     device: str = "auto"
     fid_batch: int = 32
+    fid_stride: int = 1  # FID on every k-th face frame (real and generated alike); 1 = all frames, as EmoGen
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -231,6 +224,13 @@ def assign_audio(clips: Sequence[EvalClip], seed: int = 0) -> dict[tuple[str, st
     return out
 
 
+def _fid_frames(has_face: np.ndarray, stride: int) -> np.ndarray:
+    """Frames with a face, every `stride`-th frame index."""
+    keep = np.asarray(has_face, bool).copy()
+    keep[np.arange(len(keep)) % max(1, stride) != 0] = False
+    return keep
+
+
 def _load_faces(data: Path | str, m: ClipMeta) -> tuple[np.ndarray, np.ndarray]:
     folder = clip_dir(data, m.clip_id)
     return np.load(folder / "faces.npy"), np.load(folder / "has_face.npy")
@@ -260,7 +260,7 @@ def _optional(path_or_module: Any, loader: Callable[[Any], nn.Module], file_name
     if not p.is_file():
         try:
             loader(p)
-        except MissingWeightsError as exc:
+        except EmotalkError as exc:  # the loader's own message says where the file comes from
             log.warning("%s", exc)
         return None, f"n/a (no {file_name})"
     return loader(p), ""  # a file of the wrong kind raises: the user gave it explicitly
@@ -410,8 +410,9 @@ def evaluate_experiments(
     if fid is not None:
         for i, m in enumerate(real_metas):
             faces, has_face = _load_faces(data, m)
-            if has_face.any():
-                fid.update(faces[has_face], m.emotion or "", real=True, video_id=m.clip_id)
+            keep = _fid_frames(has_face, cfg.fid_stride)
+            if keep.any():
+                fid.update(faces[keep], m.emotion or "", real=True, video_id=m.clip_id)
             if progress:
                 progress("real FID features", i + 1, len(real_metas))
     figures = out / "figures"
@@ -531,8 +532,9 @@ def _run_experiment(
                 if vs.score is not None:
                     rec.lse_d, rec.lse_c, rec.offset = vs.score.lse_d, vs.score.lse_c, vs.score.offset
                 rec.lse_reason = vs.reason
-            if fid is not None and kind == "swap" and a.has_face.any():
-                fid.update(a.faces[a.has_face], emotion, real=False, video_id=f"{c.clip_id}__{emotion}")
+            keep = _fid_frames(a.has_face, cfg.fid_stride)
+            if fid is not None and kind == "swap" and keep.any():
+                fid.update(a.faces[keep], emotion, real=False, video_id=f"{c.clip_id}__{emotion}")
             if judges.classifier is not None and kind == "swap":
                 v = classify_video(judges.classifier, a.faces, a.has_face, cfg.aggregate, device)  # type: ignore[arg-type]
                 rec.emo_windows = v.n_windows
@@ -696,7 +698,13 @@ def _settings(
             "vshift": 15,
             "available": lse_eval is not None,
         },
-        "fid": {"feature": judges.feature_name, "averaged_over": "emotions", "crops": "96x96 preprocessing crops"},
+        "fid": {
+            "feature": judges.feature_name,
+            "averaged_over": "emotions",
+            "crops": "96x96 preprocessing crops",
+            "frame_stride": cfg.fid_stride,
+            "real_set": "all clips of the test actors in --data",
+        },
         "ssim_psnr": {
             "what": what_q,
             "space": "grayscale (as EmoGen's img_eval.py)" if cfg.gray else "RGB",
