@@ -100,7 +100,8 @@ class DubResult:
     batch_size: int | None  # the generator batch size chosen (largest used while still measuring)
     segments: int
     resumed_segments: int
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (summed within threads)
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (summed within threads)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage (its threads only)
     wall_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
@@ -161,7 +162,7 @@ class Dubber:
     Args:
         checkpoint: our generator checkpoint (.ckpt), or a published EmoGen / Wav2Lip generator file.
         device: "cpu", "cuda" (or "cuda:N"), or "auto".
-        batch_size: frames per generator call; None measures 8/16/32 (CPU) or 32/64/128 (CUDA) on the first
+        batch_size: frames per generator call; None measures 8/16 (CPU) or 32/64/128 (CUDA) on the first
             batches of real work and keeps the fastest.
         segment_frames: frames per resumable segment (each is one H.264 file in the work folder).
         crf, preset: libx264 quality and speed.
@@ -203,7 +204,9 @@ class Dubber:
         self.model: LoadedGenerator = load_generator(checkpoint, device, spec)
         self.device = str(self.model.device)
         self.checkpoint = Path(checkpoint)
-        cands = (32, 64, 128) if self.model.device.type == "cuda" else (8, 16, 32)
+        # CPU: two single-threaded workers peak at batch 8-16 (32 is slower and costs ~300 MB more at width 1.0,
+        # benchmarks/inference.py); a GPU wants large batches
+        cands = (32, 64, 128) if self.model.device.type == "cuda" else (8, 16)
         self.tuner = BatchTuner(cands, fixed=int(batch_size) if batch_size else None)
         self.segment_frames = int(segment_frames)
         self.crf, self.preset = int(crf), str(preset)
@@ -320,6 +323,8 @@ class Dubber:
         if out is None:
             raise ConfigError("no output path given (--out)")
         out = Path(out)
+        if out.is_dir():
+            raise ConfigError(f"the output {out} is a folder; give a file name such as {out / 'dubbed.mp4'}")
         video = Path(video)
         vinfo = probe(video)
         if not vinfo.has_video:
@@ -353,7 +358,10 @@ class Dubber:
             warnings.append(f"{self.checkpoint.name} is a Wav2Lip model without emotion input: emotion is ignored")
 
         # ---- the work folder: resume finished segments when everything that shapes the output is the same
-        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the output folder {out.parent}: {exc.strerror or exc}") from None
         work = work_dir_for(out)
         key = {
             "version": STATE_VERSION,
@@ -373,10 +381,13 @@ class Dubber:
             "spec": spec.to_dict(),
         }
         key = json.loads(json.dumps(key))
-        done = self._resume(work, key)
+        try:
+            done = self._resume(work, key)
+            state = {"key": key, "segments": [s.to_dict() for s in done]}
+            _write_json(work / "state.json", state)
+        except OSError as exc:
+            raise ConfigError(f"cannot write beside the output {out}: {exc.strerror or exc}") from None
         n_segments = -(-n_out // self.segment_frames)
-        state = {"key": key, "segments": [s.to_dict() for s in done]}
-        _write_json(work / "state.json", state)
 
         def segment_done(stats: SegmentStats) -> None:
             state["segments"].append(stats.to_dict())
@@ -497,6 +508,7 @@ class Dubber:
             segments=n_segments,
             resumed_segments=resumed,
             timings={k: round(v, 4) for k, v in timings.items()},
+            cpu_seconds={k: round(v, 4) for k, v in (runner.timer.cpu if runner else {}).items()},
             wall_seconds=time.perf_counter() - t_start,
             warnings=warnings + _passthrough_notes(totals, n_out),
         )

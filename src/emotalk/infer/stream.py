@@ -21,6 +21,7 @@ lasts; once it ends, its last frame is repeated (not looped); a longer video is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -197,15 +198,30 @@ class SegmentStats:
 
 
 class Timer:
-    """Seconds per stage, summed over calls (thread-safe)."""
+    """Wall seconds and CPU seconds (of the calling thread) per stage, summed over calls (thread-safe).
+
+    CPU time is what a stage costs whatever else runs on the machine; ffmpeg's decoding and x264's encoding run
+    in their own processes and show up only as the time spent waiting on their pipes.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def add(self, stage: str, seconds: float) -> None:
+    def add(self, stage: str, seconds: float, cpu: float = 0.0) -> None:
         with self._lock:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+            if cpu:
+                self.cpu[stage] = self.cpu.get(stage, 0.0) + cpu
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0, time.thread_time() - c0)
 
 
 # ---------------------------------------------------------------------------------------------------- batch size
@@ -298,7 +314,7 @@ class StreamRunner:
         self.n_finished = 0
         self.n_video_frames = 0  # distinct input frames decoded (up to n_out)
         self.video_ended = False
-        self.batch_sizes: set[int] = set()  # generator batch sizes used
+        self.batch_sizes: set[int] = set()  # generator batch sizes asked for (the last batch may be smaller)
 
     # -------------------------------------------------------------------------------- helpers
 
@@ -349,12 +365,8 @@ class StreamRunner:
         try:
             for i in range(job.n_out):
                 if not self.video_ended:
-                    t0 = time.perf_counter()
-                    try:
-                        frame = next(it)
-                    except StopIteration:
-                        frame = None
-                    self.timer.add("decode", time.perf_counter() - t0)
+                    with self.timer.stage("decode"):
+                        frame = next(it, None)
                     if frame is None:
                         self.video_ended = True
                     else:
@@ -381,9 +393,8 @@ class StreamRunner:
                 if i < track_from:
                     continue
                 if new or i == track_from:  # a repeated last frame keeps its detection
-                    t0 = time.perf_counter()
-                    raw = job.selector.pick(job.detector.detect(frame), frame.shape[:2])
-                    self.timer.add("detect", time.perf_counter() - t0)
+                    with self.timer.stage("detect"):
+                        raw = job.selector.pick(job.detector.detect(frame), frame.shape[:2])
                 pending.append((i, frame))
                 for j, box in track.push(raw):
                     self._emit(j, pending, box)
@@ -399,21 +410,20 @@ class StreamRunner:
         assert idx == j, (idx, j)
         if j < job.skip_until:
             return
-        t0 = time.perf_counter()
-        item = FrameItem(j, frame)
-        if not np.isnan(box).any():
-            padded = pad_box(box, frame.shape[:2], job.spec)
-            if padded[2] - padded[0] >= 2 and padded[3] - padded[1] >= 2:
-                item.box = padded
-        if item.box is None:
-            item.reason = NO_FACE
-        elif job.silence_db is not None and job.mel.rms_db(j) < job.silence_db:
-            item.reason = SILENCE
-        else:
-            item.crop = crop_face(frame, item.box, job.spec.img_size)
-            item.mel = job.mel.window(j)
-            item.emotion = job.schedule([j])[0]
-        self.timer.add("crop", time.perf_counter() - t0)
+        with self.timer.stage("crop"):
+            item = FrameItem(j, frame)
+            if not np.isnan(box).any():
+                padded = pad_box(box, frame.shape[:2], job.spec)
+                if padded[2] - padded[0] >= 2 and padded[3] - padded[1] >= 2:
+                    item.box = padded
+            if item.box is None:
+                item.reason = NO_FACE
+            elif job.silence_db is not None and job.mel.rms_db(j) < job.silence_db:
+                item.reason = SILENCE
+            else:
+                item.crop = crop_face(frame, item.box, job.spec.img_size)
+                item.mel = job.mel.window(j)
+                item.emotion = job.schedule([j])[0]
         self._put(self.q_in, item)
 
     # -------------------------------------------------------------------------------- consumer
@@ -437,26 +447,23 @@ class StreamRunner:
                     )
                     stats = SegmentStats(seg)
                 assert stats is not None
-                t0 = time.perf_counter()
-                frame = item.frame
-                if item.face is not None or overlay is not None:
-                    frame = frame.copy()
-                if item.face is not None:
-                    assert item.box is not None
-                    paste_face(frame, item.face, item.box, reference=item.crop if job.colour_match else None)
-                if overlay is not None:
-                    draw_label(frame, overlay)
-                t1 = time.perf_counter()
-                encoder.write(frame)
-                t2 = time.perf_counter()
-                self.timer.add("paste", t1 - t0)
-                self.timer.add("encode", t2 - t1)
+                with self.timer.stage("paste"):
+                    frame = item.frame
+                    if item.face is not None or overlay is not None:
+                        frame = frame.copy()
+                    if item.face is not None:
+                        assert item.box is not None
+                        paste_face(frame, item.face, item.box, reference=item.crop if job.colour_match else None)
+                    if overlay is not None:
+                        draw_label(frame, overlay)
+                with self.timer.stage("encode"):
+                    encoder.write(frame)
                 stats.add(item)
                 self.n_finished += 1
                 last_of_segment = item.index == min(job.n_out, (seg + 1) * job.segment_frames) - 1
                 if last_of_segment:
-                    encoder.close()
-                    self.timer.add("encode", time.perf_counter() - t2)
+                    with self.timer.stage("encode"):
+                        encoder.close()
                     encoder = None
                     self.done.append(stats)
                     if job.on_segment is not None:
@@ -474,15 +481,15 @@ class StreamRunner:
         """Run the generator on the items that need it (in a worker thread); returns all items, in order."""
         todo = [it for it in items if it.reason is None]
         if todo:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             faces = self.job.generator(
                 np.stack([it.crop for it in todo]),
                 np.stack([it.mel for it in todo]),
                 np.stack([it.emotion for it in todo]),
             )
             dt = time.perf_counter() - t0
-            self.timer.add("generate", dt)
-            self.batch_sizes.add(len(todo))
+            self.timer.add("generate", dt, time.thread_time() - c0)
+            self.batch_sizes.add(size)
             if self.job.tuner is not None:
                 self.job.tuner.record(size, len(todo), dt)
             for it, face in zip(todo, faces, strict=True):
