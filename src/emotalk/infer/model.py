@@ -120,8 +120,8 @@ def load_generator(
     """Load, check and place a generator for inference (eval mode, no gradients).
 
     Args:
-        channels_last: NHWC convolutions (about 1.5-4x faster on CPU with oneDNN, measured in
-            benchmarks/inference.py); None: on for CPU, off for CUDA.
+        channels_last: NHWC convolutions (on CPU with oneDNN, width 1.0: 128 CPU ms per frame against 161 for
+            NCHW; docs/inference.md); None: on for CPU, off for CUDA.
     """
     from emotalk.lit.stages import read_ours
     from emotalk.models import weights
