@@ -128,11 +128,7 @@ def test_bad_input_is_one_line_and_no_output(case, capsys, tiny_ckpt, clips, sho
     extra = [e.format(**names) for e in extra]
     out = tmp_path / "out.mp4"
     args = {"-i": str(clips["flv"]), "-a": str(short_wav), "-c": str(tiny_ckpt), "-o": str(out)}
-    for flag, value in zip(extra[::2], extra[1::2], strict=True):
-        if flag in args:
-            args[flag] = value
-        else:
-            args[flag] = value
+    args.update(zip(extra[::2], extra[1::2], strict=True))  # the case's flags replace or extend the good ones
     argv = [x for k, v in args.items() if v != "" for x in (k, v)]
     code, _, stderr = run_cli(capsys, *argv, "--no-progress")
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
