@@ -41,6 +41,15 @@ def test_experiment_fast_dev_run(experiment, run_train, tiny_stages):
         assert "train/loss_l1" in metrics and "val/loss_l1" in metrics
 
 
+def test_quality_discriminator_variant_runs(run_train, tiny_stages):
+    metrics, _ = run_train(
+        ["experiment=base_lrs2", *FDR, "model.quality_disc=true", "loss.adversarial=0.07"],
+        stages=tiny_stages,
+        name="hq",
+    )
+    assert "train/loss_disc" in metrics and metrics["term/adversarial"] is True
+
+
 def test_stage_checkpoints_configure_the_modules(run_train, tiny_stages):
     from emotalk.lit.gan import GANModule
     from emotalk.lit.stages import load_net

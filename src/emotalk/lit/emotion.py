@@ -75,10 +75,11 @@ class EmotionModule(EmotalkModule):
     def on_test_epoch_end(self) -> None:
         cm = self.test_confusion.compute().cpu().numpy()
         self.test_confusion.reset()
-        if self.trainer.is_global_zero and self.trainer.log_dir:
+        log_dir = self.trainer.log_dir or self.trainer.default_root_dir  # on every rank: log_dir broadcasts
+        if self.trainer.is_global_zero:
             from emotalk.lit.plots import save_confusion_matrix
 
-            save_confusion_matrix(cm, EMOTIONS, Path(self.trainer.log_dir) / "confusion_matrix.png")
+            save_confusion_matrix(cm, EMOTIONS, Path(log_dir) / "confusion_matrix.png")
 
     @override
     def configure_optimizers(self) -> torch.optim.Optimizer:

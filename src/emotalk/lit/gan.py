@@ -29,6 +29,16 @@ from emotalk.spec import EMOTIONS
 
 log = logging.getLogger(__name__)
 
+
+def _detached_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {**{k: v.detach() for k, v in module.named_parameters()}, **dict(module.named_buffers())}
+
+
+def detached(module: torch.nn.Module) -> Any:
+    """`module` called with detached parameters: gradients flow to its input, never into its weights."""
+    return lambda *args: torch.func.functional_call(module, _detached_state(module), args)
+
+
 DEFAULT_LOSS = {"alpha": 0.03, "beta": 0.01, "gamma": 0.001, "adversarial": 0.0, "sync_threshold": 0.75}
 
 
@@ -174,10 +184,12 @@ class GANModule(EmotalkModule):
             weights["perceptual"] = c["beta"]
         labelled = batch.emotion >= 0
         if self.classifier is not None and c["gamma"] > 0 and bool(labelled.any()):
-            out["emotion"] = emotion_loss(self.classifier, fake[labelled], batch.emotion[labelled])
+            out["emotion"] = emotion_loss(detached(self.classifier), fake[labelled], batch.emotion[labelled])
             weights["emotion"] = c["gamma"]
         if self.adversarial is not None and c["adversarial"] > 0:
-            out["adversarial"] = self.adversarial.g_loss(fake)
+            disc = self.adversarial.discriminator
+            logits = torch.func.functional_call(disc, _detached_state(disc), (fake,), strict=True, tie_weights=False)
+            out["adversarial"] = self.adversarial.g_loss_from_probs(logits)
             weights["adversarial"] = c["adversarial"]
         l1_w = 1.0 - sum(weights.values())
         total = l1_w * out["l1"]
@@ -190,17 +202,33 @@ class GANModule(EmotalkModule):
 
     @override
     def training_step(self, batch: GeneratorBatch, batch_idx: int) -> None:
+        """One backward for all networks, so DDP sees exactly one forward/backward per step.
+
+        The generator's emotion (and adversarial) terms run the classifier (discriminator) with *detached*
+        parameters: their gradients reach the generator only. The classifier's own loss is on the real clip
+        (EmoGen §8.4) and the discriminator's on real vs. detached fakes, so each optimizer's gradients come from
+        its own loss alone, computed with the pre-step weights, exactly as the reference's sequential updates.
+        """
         opts = self.optimizers()
         opts = opts if isinstance(opts, list) else [opts]
-        opt_g = opts[0]
-        self.toggle_optimizer(opt_g)  # classifier and discriminator frozen for the generator step
         fake = self.generator(batch.indiv_mels, batch.gen_input, self._emotion_input(batch))
         losses = self.generator_losses(fake, batch, train=True)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(losses["loss"])
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
+        total = losses["loss"]
         n = len(batch)
+        labelled = batch.emotion >= 0
+        if self.classifier is not None and self.hparams.train_classifier and bool(labelled.any()):
+            ce = emotion_loss(self.classifier, batch.target[labelled], batch.emotion[labelled])
+            total = total + ce
+            self.log("train/classifier_ce_real", ce.detach(), batch_size=n)
+        if self.adversarial is not None:
+            d = self.adversarial.d_loss(batch.target, fake)
+            total = total + d
+            self.log("train/loss_disc", d.detach(), batch_size=n)
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        for opt in opts:
+            opt.step()
         for k, v in losses.items():
             self.log(
                 f"train/{'loss' if k == 'loss' else 'loss_' + k}",
@@ -209,29 +237,6 @@ class GANModule(EmotalkModule):
                 batch_size=n,
             )
         self.log("train/alpha", self.alpha, batch_size=n)
-
-        i = 1
-        labelled = batch.emotion >= 0
-        if self.classifier is not None and self.hparams.train_classifier:
-            opt_c = opts[i]
-            i += 1
-            if bool(labelled.any()):  # EmoGen: the classifier learns from the real clip only
-                self.toggle_optimizer(opt_c)
-                ce = emotion_loss(self.classifier, batch.target[labelled], batch.emotion[labelled])
-                opt_c.zero_grad(set_to_none=True)
-                self.manual_backward(ce)
-                opt_c.step()
-                self.untoggle_optimizer(opt_c)
-                self.log("train/classifier_ce_real", ce.detach(), batch_size=n)
-        if self.adversarial is not None:
-            opt_d = opts[i]
-            self.toggle_optimizer(opt_d)
-            d = self.adversarial.d_loss(batch.target, fake)
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d)
-            opt_d.step()
-            self.untoggle_optimizer(opt_d)
-            self.log("train/loss_disc", d.detach(), batch_size=n)
 
     @override
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -300,11 +305,13 @@ class GANModule(EmotalkModule):
                     self.global_step,
                 )
         self.log("val/alpha", self.alpha, sync_dist=False)
-        if self.grid_batch is not None and self.trainer.is_global_zero and not self.trainer.sanity_checking:
-            self.render_grid()
+        if self.grid_batch is not None and not self.trainer.sanity_checking:
+            root = Path(self.trainer.log_dir or self.trainer.default_root_dir)  # every rank: log_dir broadcasts
+            if self.trainer.is_global_zero:
+                self.render_grid(root / "samples" / f"step_{self.global_step:07d}.png")
 
     @torch.no_grad()
-    def render_grid(self) -> Path | None:
+    def render_grid(self, path: Path) -> Path:
         """[reference | input | generated | target (| generated with another emotion)] PNG of the fixed batch."""
         from emotalk.lit.plots import save_sample_grid
 
@@ -321,8 +328,7 @@ class GANModule(EmotalkModule):
             labels.append("other emotion")
             titles = [f"{t}/{EMOTIONS[int(o)][:3]}" for t, o in zip(titles, other, strict=True)]
         self.generator.train(was_training)
-        root = Path(self.trainer.log_dir or self.trainer.default_root_dir)
-        path = save_sample_grid(root / "samples" / f"step_{self.global_step:07d}.png", cols, labels, titles)
+        path = save_sample_grid(path, cols, labels, titles)
         for lg in self.loggers:
             if hasattr(lg, "log_image"):
                 lg.log_image(key="val/samples", images=[str(path)], step=self.global_step)

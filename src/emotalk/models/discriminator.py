@@ -6,6 +6,7 @@ the batch time-major and only their lower half is judged, as in the reference; o
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -79,3 +80,9 @@ class AdversarialLoss(nn.Module):
         """Generator loss BCE(D(fake), 1) (the reference's ``perceptual_forward``)."""
         logits = self.discriminator.logits(fake)
         return F.binary_cross_entropy_with_logits(logits, logits.new_ones(logits.shape))
+
+    def g_loss_from_probs(self, probs: Tensor) -> Tensor:
+        """`g_loss` from the discriminator's sigmoid outputs (for a call with detached weights)."""
+        with torch.autocast(device_type=probs.device.type, enabled=False):  # CUDA autocast refuses this BCE
+            p = probs.float().clamp(1e-6, 1 - 1e-6)
+            return F.binary_cross_entropy(p, torch.ones_like(p))
