@@ -1,0 +1,656 @@
+"""Jobs of the web server: a bounded queue, a fixed set of worker threads, job state persisted on disk.
+
+A job lives in its own folder ``<data_dir>/jobs/<id>/``: the uploaded inputs (names chosen by the server, never the
+client's), ``job.json`` (its state, rewritten atomically on every change that matters) and, when done,
+``result.mp4`` (+ the Dubber's ``result.mp4.json`` summary). Ids are ``secrets.token_urlsafe(16)`` (128 random
+bits): knowing an id is what entitles a client to a job, so there is no listing of jobs.
+
+Queue: at most `queue_size` jobs wait (uploads in progress hold a slot too, so concurrent uploads cannot overshoot
+the bound); `workers` threads take them in order. A full queue raises `QueueFullError` (HTTP 429) with an estimate
+of when a slot frees. Each worker calls the `runner` (normally `DubRunner`, which loads the model once per device
+and is shared by the workers) with a progress callback; the callback raises `JobCancelled` when the job is deleted
+or the server stops, which cancels the dub (the Dubber stops at its next progress report).
+
+Restarts: at start, finished jobs are kept (until they expire) and jobs that were queued or running when the
+server stopped are marked failed ("interrupted"). They are not re-queued: a job that crashed the server would crash
+it again at every start, and the client that submitted it has usually given up. A clean stop (Ctrl-C) marks them
+the same way. Inputs are deleted as soon as a job finishes (they are personal data and no longer needed); results
+and failed jobs' records expire `ttl_s` after they finish, removed by a cleaner thread and at start.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from emotalk.errors import ConfigError, EmotalkError
+
+log = logging.getLogger(__name__)
+
+STATES = ("queued", "running", "done", "failed")
+FINISHED = ("done", "failed")
+JOB_FILE = "job.json"
+RESULT_FILE = "result.mp4"
+INCOMING = ".incoming-"
+_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+#: Seconds a job is assumed to take before any has finished (for Retry-After).
+DEFAULT_JOB_SECONDS = 30.0
+
+Progress = Callable[[float, str], None]
+
+
+def new_job_id() -> str:
+    """A random, unguessable job id (128 bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
+def valid_job_id(value: str) -> bool:
+    """True for strings shaped like our ids (checked before an id is ever joined to a path)."""
+    return bool(_ID.fullmatch(value or ""))
+
+
+class QueueFullError(EmotalkError):
+    """The queue is full: the client should retry after `retry_after` seconds (HTTP 429)."""
+
+    def __init__(self, retry_after: int, waiting: int) -> None:
+        super().__init__(
+            f"the server is busy: {waiting} job(s) are already waiting, the most it keeps; "
+            f"try again in about {retry_after} s"
+        )
+        self.retry_after = retry_after
+
+
+class JobCancelled(Exception):
+    """Raised inside the progress callback to stop a job that was deleted or whose server is stopping."""
+
+
+class ModelUnavailableError(ConfigError):
+    """No generator is loaded (no checkpoint configured, or it failed to load): HTTP 503."""
+
+
+@dataclass
+class Job:
+    """One dubbing job: its options, what its inputs are, and where it stands."""
+
+    id: str
+    options: dict[str, Any]
+    inputs: dict[str, Any]
+    state: str = "queued"
+    progress: float = 0.0
+    stage: str = "queued"
+    error: str | None = None
+    error_kind: str | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: dict[str, Any] | None = None
+    # run-time flags, not persisted
+    cancel: bool = field(default=False, repr=False, compare=False)
+    deleted: bool = field(default=False, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        del d["cancel"], d["deleted"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Job:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k not in ("cancel", "deleted")}
+        job = cls(**known)
+        if job.state not in STATES or not valid_job_id(job.id):
+            raise ValueError(f"not a job record: state {job.state!r}, id {job.id!r}")
+        return job
+
+
+class Runner(Protocol):
+    """What the workers call: dub `job` (inputs in `folder`), writing ``folder / RESULT_FILE``; return a summary."""
+
+    def __call__(self, job: Job, folder: Path, progress: Progress, worker: int) -> dict[str, Any]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Reservation:
+    """A queue slot held while a job's files are uploaded and checked (`JobManager.reserve`)."""
+
+    id: str
+    folder: Path
+    released: bool = False
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to a temporary file beside `path`, then rename it over `path` (readers never see half a file)."""
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class JobManager:
+    """The queue, the workers, the cleaner and the on-disk state of all jobs.
+
+    Args:
+        data_dir: where job folders live (``<data_dir>/jobs/<id>/``); one server per data dir (a lock file says so).
+        runner: does the work (see `Runner`).
+        workers: worker threads (one per GPU, or one on CPU).
+        queue_size: jobs that may wait (not counting those running).
+        ttl_s: seconds a finished job (its result) is kept.
+        clean_every_s: how often expired jobs are removed (default: ttl/10, between 1 s and 10 min).
+        persist_every_s: at most one progress write per job in this many seconds (stage changes always write).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        runner: Runner,
+        *,
+        workers: int = 1,
+        queue_size: int = 8,
+        ttl_s: float = 24 * 3600,
+        clean_every_s: float | None = None,
+        persist_every_s: float = 1.0,
+    ) -> None:
+        if workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {workers}")
+        if queue_size < 1:
+            raise ConfigError(f"queue size must be at least 1, got {queue_size}")
+        if not ttl_s > 0:
+            raise ConfigError(f"result TTL must be positive, got {ttl_s} s")
+        self.data_dir = Path(data_dir)
+        self.jobs_dir = self.data_dir / "jobs"
+        self.runner = runner
+        self.workers = int(workers)
+        self.queue_size = int(queue_size)
+        self.ttl_s = float(ttl_s)
+        self.clean_every_s = clean_every_s or min(600.0, max(1.0, self.ttl_s / 10))
+        self.persist_every_s = persist_every_s
+        self._jobs: dict[str, Job] = {}
+        self._queue: collections.deque[str] = collections.deque()
+        self._running: dict[str, Job] = {}
+        self._pending: dict[str, Reservation] = {}
+        self._durations: collections.deque[float] = collections.deque(maxlen=20)
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock_fd: int | None = None
+        self.counters = collections.Counter[str]()
+        #: The most jobs ever waiting or uploading at once (the load test checks it never passes `queue_size`).
+        self.peak_waiting = 0
+
+    # ------------------------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Lock the data dir, recover jobs from disk, remove expired ones, start the workers and the cleaner."""
+        try:
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot use the data dir {self.data_dir}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                f"another emotalk server is using the data dir {self.data_dir}; stop it or give --data-dir"
+            ) from None
+        self._lock_fd = fd
+        self._stop.clear()
+        self._recover()
+        self.clean()
+        for i in range(self.workers):
+            t = threading.Thread(target=self._work, args=(i,), name=f"emotalk-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._clean_loop, name="emotalk-cleaner", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop: running jobs are cancelled and marked failed (interrupted), waiting ones too; release the lock."""
+        with self._wake:
+            self._stop.set()
+            for job in list(self._running.values()):
+                job.cancel = True
+            for job_id in list(self._queue):
+                job = self._jobs.get(job_id)
+                if job is not None:
+                    self._fail_interrupted(job, "the server stopped before this job started")
+            self._queue.clear()
+            self._wake.notify_all()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ------------------------------------------------------------------------------------------------ submitting
+
+    def reserve(self) -> Reservation:
+        """Hold a queue slot for an upload; raise `QueueFullError` when none is free."""
+        with self._lock:
+            waiting = len(self._queue) + len(self._pending)
+            if self._stop.is_set() or waiting >= self.queue_size:
+                self.counters["rejected_full"] += 1
+                raise QueueFullError(self.retry_after(), waiting)
+            job_id = new_job_id()
+            folder = self.jobs_dir / f"{INCOMING}{job_id}"
+            folder.mkdir(parents=True)
+            res = Reservation(job_id, folder)
+            self._pending[job_id] = res
+            self.peak_waiting = max(self.peak_waiting, len(self._queue) + len(self._pending))
+            return res
+
+    def release(self, res: Reservation) -> None:
+        """Give a reserved slot back and delete what was uploaded into it (the upload failed its checks)."""
+        with self._lock:
+            if not res.released:
+                res.released = True
+                self._pending.pop(res.id, None)
+        shutil.rmtree(res.folder, ignore_errors=True)
+
+    def submit(self, res: Reservation, options: dict[str, Any], inputs: dict[str, Any]) -> Job:
+        """Turn a reservation whose files passed their checks into a queued job."""
+        with self._wake:
+            if res.released:
+                raise ConfigError("this upload's slot was already released")
+            if self._stop.is_set():
+                self.release(res)
+                raise QueueFullError(self.retry_after(), len(self._queue))
+            folder = self.folder(res.id)
+            os.replace(res.folder, folder)
+            res.released = True
+            self._pending.pop(res.id, None)
+            job = Job(id=res.id, options=options, inputs=inputs)
+            self._persist(job)
+            self._jobs[job.id] = job
+            self._queue.append(job.id)
+            self.counters["accepted"] += 1
+            self._wake.notify()
+            return job
+
+    # ------------------------------------------------------------------------------------------------ queries
+
+    def folder(self, job_id: str) -> Path:
+        if not valid_job_id(job_id):
+            raise ValueError(f"not a job id: {job_id!r}")
+        return self.jobs_dir / job_id
+
+    def get(self, job_id: str) -> Job | None:
+        if not valid_job_id(job_id):
+            return None
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def result_path(self, job: Job) -> Path:
+        return self.folder(job.id) / RESULT_FILE
+
+    def position(self, job: Job) -> int | None:
+        """1-based place in the queue of a waiting job (None otherwise)."""
+        with self._lock:
+            try:
+                return self._queue.index(job.id) + 1
+            except ValueError:
+                return None
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            states = collections.Counter(j.state for j in self._jobs.values())
+            return {
+                "workers": self.workers,
+                "capacity": self.queue_size,
+                "waiting": len(self._queue),
+                "uploading": len(self._pending),
+                "running": len(self._running),
+                "peak_waiting": self.peak_waiting,
+                "jobs": dict(states),
+                "counters": dict(self.counters),
+                "avg_job_seconds": round(self._avg_seconds(), 2) if self._durations else None,
+                "ttl_hours": round(self.ttl_s / 3600, 3),
+            }
+
+    def _avg_seconds(self) -> float:
+        return sum(self._durations) / len(self._durations) if self._durations else DEFAULT_JOB_SECONDS
+
+    def retry_after(self) -> int:
+        """Seconds until a queue slot is likely to free: when the running job nearest its end should finish."""
+        with self._lock:
+            avg = self._avg_seconds()
+            now = time.time()
+            left = [max(1.0, avg - (now - (j.started_at or now))) for j in self._running.values()]
+            est = min(left) if left else 5.0
+        return int(min(600, max(1, math.ceil(est))))
+
+    # ------------------------------------------------------------------------------------------------ deleting
+
+    def delete(self, job_id: str) -> bool:
+        """Forget a job and remove its files; a running job is cancelled (its folder goes when it stops)."""
+        with self._lock:
+            job = self._jobs.pop(job_id, None) if valid_job_id(job_id) else None
+            if job is None:
+                return False
+            job.deleted = job.cancel = True
+            with contextlib.suppress(ValueError):
+                self._queue.remove(job_id)
+            running = job_id in self._running
+            self.counters["deleted"] += 1
+        if not running:
+            shutil.rmtree(self.folder(job_id), ignore_errors=True)
+        return True
+
+    # ------------------------------------------------------------------------------------------------ workers
+
+    def _work(self, index: int) -> None:
+        while True:
+            with self._wake:
+                while not self._stop.is_set() and not self._queue:
+                    self._wake.wait()
+                if self._stop.is_set():
+                    return
+                job = self._jobs.get(self._queue.popleft())
+                if job is None:
+                    continue
+                job.state, job.stage, job.started_at = "running", "starting", time.time()
+                self._running[job.id] = job
+                self._persist(job)
+            self._run(job, index)
+
+    def _run(self, job: Job, index: int) -> None:
+        folder = self.folder(job.id)
+        last = [time.monotonic()]
+
+        def progress(fraction: float, stage: str) -> None:
+            if job.cancel:
+                raise JobCancelled(job.id)
+            with self._lock:
+                changed = stage != job.stage
+                job.progress = round(min(1.0, max(job.progress, float(fraction))), 4)
+                job.stage = stage
+                now = time.monotonic()
+                if changed or now - last[0] >= self.persist_every_s:
+                    last[0] = now
+                    self._persist(job)
+
+        result: dict[str, Any] | None = None
+        error: BaseException | None = None
+        try:
+            result = self.runner(job, folder, progress, index)
+        except Exception as exc:
+            error = exc
+        with self._lock:
+            self._running.pop(job.id, None)
+            if job.deleted:
+                shutil.rmtree(folder, ignore_errors=True)
+                return
+            job.finished_at = time.time()
+            if job.cancel:  # the server is stopping
+                self._fail_interrupted(job, "the server stopped while this job was running")
+            elif error is None:
+                job.state, job.stage, job.progress, job.result = "done", "done", 1.0, result
+                self._durations.append(job.finished_at - (job.started_at or job.finished_at))
+                self.counters["done"] += 1
+            else:
+                job.state, job.stage = "failed", "failed"
+                job.error_kind = type(error).__name__
+                if isinstance(error, EmotalkError):
+                    job.error = scrub(str(error), folder, job.inputs)
+                else:
+                    log.error("job %s failed unexpectedly", job.id, exc_info=error)
+                    job.error = f"internal error while dubbing ({type(error).__name__}); the server log has details"
+                self.counters["failed"] += 1
+            self._remove_inputs(job)
+            self._persist(job)
+
+    def _fail_interrupted(self, job: Job, why: str) -> None:
+        job.state, job.stage, job.error_kind = "failed", "failed", "Interrupted"
+        job.error = f"interrupted: {why}; submit it again"
+        job.finished_at = job.finished_at or time.time()
+        self._remove_inputs(job)
+        self._persist(job)
+
+    def _remove_inputs(self, job: Job) -> None:
+        folder = self.folder(job.id)
+        for item in job.inputs.values():
+            if isinstance(item, dict) and item.get("file"):
+                (folder / item["file"]).unlink(missing_ok=True)
+
+    def _persist(self, job: Job) -> None:
+        folder = self.folder(job.id)
+        if job.deleted or not folder.is_dir():
+            return
+        try:
+            write_json_atomic(folder / JOB_FILE, job.to_dict())
+        except OSError as exc:  # a full disk must not kill the worker; the in-memory state still answers
+            log.error("cannot write the state of job %s: %s", job.id, exc)
+
+    # ------------------------------------------------------------------------------------------------ restart, TTL
+
+    def _recover(self) -> None:
+        for d in sorted(self.jobs_dir.iterdir()):
+            if not d.is_dir():
+                continue
+            if d.name.startswith(INCOMING):  # an upload cut off by the stop
+                shutil.rmtree(d, ignore_errors=True)
+                continue
+            if not valid_job_id(d.name):
+                continue  # not ours: leave it alone
+            try:
+                job = Job.from_dict(json.loads((d / JOB_FILE).read_text()))
+                if job.id != d.name:
+                    raise ValueError(f"id {job.id} in folder {d.name}")
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("removing job folder %s: unreadable state (%s)", d, exc)
+                shutil.rmtree(d, ignore_errors=True)
+                continue
+            if job.state not in FINISHED:
+                self._fail_interrupted(job, f"the server restarted while this job was {job.state}")
+                self.counters["interrupted"] += 1
+            self._jobs[job.id] = job
+        if self._jobs:
+            log.info("recovered %d job(s) from %s", len(self._jobs), self.jobs_dir)
+
+    def clean(self) -> int:
+        """Remove finished jobs older than the TTL and abandoned uploads; return how many jobs went."""
+        now = time.time()
+        with self._lock:
+            expired = [
+                j.id for j in self._jobs.values() if j.state in FINISHED and now - (j.finished_at or now) > self.ttl_s
+            ]
+            for job_id in expired:
+                self._jobs.pop(job_id, None)
+            pending = {r.folder.name for r in self._pending.values()}
+        for job_id in expired:
+            shutil.rmtree(self.folder(job_id), ignore_errors=True)
+        for d in self.jobs_dir.glob(f"{INCOMING}*"):
+            with contextlib.suppress(OSError):
+                if d.name not in pending and now - d.stat().st_mtime > 3600:
+                    shutil.rmtree(d, ignore_errors=True)
+        if expired:
+            log.info("removed %d expired job(s)", len(expired))
+            self.counters["expired"] += len(expired)
+        return len(expired)
+
+    def _clean_loop(self) -> None:
+        while not self._stop.wait(self.clean_every_s):
+            try:
+                self.clean()
+            except Exception:  # the cleaner must survive anything (a vanished folder, a full disk)
+                log.exception("cleaning expired jobs failed")
+
+
+def scrub(message: str, folder: Path, inputs: dict[str, Any]) -> str:
+    """A job's error text without server paths: input files are named by their role and the client's name."""
+    for role, item in inputs.items():
+        if isinstance(item, dict) and item.get("file"):
+            label = f"the {role} file" + (f" ({item['name']})" if item.get("name") else "")
+            message = message.replace(str(folder / item["file"]), label)
+    message = message.replace(str(folder / RESULT_FILE), "the result").replace(str(folder), "the job folder")
+    return message
+
+
+class DubRunner:
+    """The real work: one `Dubber` per device, loaded once (in the background) and shared by the workers.
+
+    Args:
+        checkpoint: the generator checkpoint, or None (the server then runs without a model and says so).
+        source: where the checkpoint setting came from ("--checkpoint", "$EMOTALK_CHECKPOINT", "default ...").
+        devices: the device of each worker slot ("cpu", "cuda:0", ...); worker i uses devices[i % len].
+        batch_size: the Dubber's generator batch (None: measured).
+    """
+
+    def __init__(
+        self,
+        checkpoint: Path | None,
+        *,
+        source: str = "",
+        devices: list[str] | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.source = source
+        self.devices = devices or ["cpu"]
+        self.batch_size = batch_size
+        self._dubbers: dict[str, Any] = {}
+        self._ready = threading.Event()
+        self.state = "missing" if self.checkpoint is None else "not loaded"
+        self.message = (
+            "no generator checkpoint configured: start the server with --checkpoint FILE (or set "
+            "EMOTALK_CHECKPOINT); `make demo` trains a small one at outputs/stages_tiny/smoke.ckpt"
+            if self.checkpoint is None
+            else ""
+        )
+        self.generator = ""
+        self.load_seconds: float | None = None
+
+    def start(self) -> None:
+        """Load the model in a background thread (the server answers meanwhile; jobs wait for it)."""
+        if self.checkpoint is None:
+            self._ready.set()
+            return
+        self.state = "loading"
+        threading.Thread(target=self._load, name="emotalk-model-load", daemon=True).start()
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            from emotalk.infer.pipeline import Dubber
+
+            for dev in dict.fromkeys(self.devices):
+                dubber = Dubber(self.checkpoint, device=dev, batch_size=self.batch_size)
+                dubber.detector()  # mediapipe's start-up, once, before the first job
+                self._dubbers[dev] = dubber
+                self.generator = dubber.model.source
+            self.state, self.message = "ready", ""
+            self.load_seconds = round(time.perf_counter() - t0, 2)
+            log.info("model %s loaded on %s in %.1f s", self.checkpoint, ", ".join(self._dubbers), self.load_seconds)
+        except EmotalkError as exc:
+            self.state, self.message = "error", str(exc)
+            log.error("cannot load the model: %s", exc)
+        except Exception as exc:
+            self.state, self.message = "error", f"cannot load {self.checkpoint}: {type(exc).__name__}: {exc}"
+            log.exception("cannot load the model")
+        finally:
+            self._ready.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def available(self) -> bool:
+        """False when jobs cannot run at all (no checkpoint, or it failed to load)."""
+        return self.state not in ("missing", "error")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "checkpoint": self.checkpoint.name if self.checkpoint else None,
+            "source": self.source or None,
+            "generator": self.generator or None,
+            "devices": list(dict.fromkeys(self.devices)),
+            "load_seconds": self.load_seconds,
+            "message": self.message or None,
+        }
+
+    def __call__(self, job: Job, folder: Path, progress: Progress, worker: int) -> dict[str, Any]:
+        progress(0.0, "waiting for the model")
+        while not self._ready.wait(0.5):
+            progress(0.0, "waiting for the model")  # lets a deleted job stop here
+        if self.state != "ready":
+            raise ModelUnavailableError(self.message or "the model is not loaded")
+        device = self.devices[worker % len(self.devices)]
+        dubber = self._dubbers[device]
+        opts, inputs = job.options, job.inputs
+        audio = inputs.get("audio")
+        r = dubber.dub(
+            folder / inputs["video"]["file"],
+            folder / audio["file"] if audio else None,
+            emotion=opts["emotion"],
+            out=folder / RESULT_FILE,
+            strength=float(opts.get("strength", 1.0)),
+            timeline=opts.get("timeline") or None,
+            face=opts.get("face") or None,
+            watermark=bool(opts.get("watermark", True)),
+            progress=progress,
+        )
+        return {
+            "frames": r.frames,
+            "generated": r.generated,
+            "passed_through": r.passed_through,
+            "fps": round(r.fps, 3),
+            "width": r.width,
+            "height": r.height,
+            "seconds": round(r.output_seconds, 3),
+            "emotion": r.emotion,
+            "wall_seconds": round(r.wall_seconds, 2),
+            "device": r.device,
+            "bytes": (folder / RESULT_FILE).stat().st_size,
+            "warnings": [scrub(w, folder, inputs) for w in r.warnings],
+        }
+
+    def close(self) -> None:
+        for d in self._dubbers.values():
+            with contextlib.suppress(Exception):
+                d.close()
+        self._dubbers.clear()
+
+
+def resolve_devices(device: str = "auto") -> list[str]:
+    """Worker devices: every CUDA GPU for "auto"/"cuda" when there are any, else the CPU; "cuda:N" as given."""
+    if device == "cpu":
+        return ["cpu"]
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device in ("auto", "cuda"):
+        if n:
+            return [f"cuda:{i}" for i in range(n)]
+        if device == "cuda":
+            raise ConfigError("--device cuda asked for, but CUDA is not available here; use --device cpu")
+        return ["cpu"]
+    if device.startswith("cuda:"):
+        return [device]
+    raise ConfigError(f"unsupported device {device!r}; use auto, cpu, cuda or cuda:N")
