@@ -118,5 +118,8 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.certfile:
         log.warning("serving plain HTTP on %s: browsers allow recording only over HTTPS or on localhost", args.host)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: for a server, a normal stop
+        log.info("emotalk serve stopped")
     return 0

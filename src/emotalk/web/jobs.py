@@ -158,6 +158,7 @@ class JobManager:
         ttl_s: seconds a finished job (its result) is kept.
         clean_every_s: how often expired jobs are removed (default: ttl/10, between 1 s and 10 min).
         persist_every_s: at most one progress write per job in this many seconds (stage changes always write).
+        worker_nice: how much lower the workers' CPU priority is than the server's (0: the same).
     """
 
     def __init__(
@@ -170,6 +171,7 @@ class JobManager:
         ttl_s: float = 24 * 3600,
         clean_every_s: float | None = None,
         persist_every_s: float = 1.0,
+        worker_nice: int = 10,
     ) -> None:
         if workers < 1:
             raise ConfigError(f"workers must be at least 1, got {workers}")
@@ -185,6 +187,7 @@ class JobManager:
         self.ttl_s = float(ttl_s)
         self.clean_every_s = clean_every_s or min(600.0, max(1.0, self.ttl_s / 10))
         self.persist_every_s = persist_every_s
+        self.worker_nice = int(worker_nice)
         self._jobs: dict[str, Job] = {}
         self._queue: collections.deque[str] = collections.deque()
         self._running: dict[str, Job] = {}
@@ -366,6 +369,11 @@ class JobManager:
     # ------------------------------------------------------------------------------------------------ workers
 
     def _work(self, index: int) -> None:
+        if self.worker_nice and hasattr(os, "setpriority"):
+            # Linux nice values are per thread and inherited by the threads and ffmpeg processes a dub starts: the
+            # dub yields the CPU to the event loop, so status calls stay fast while jobs run (benchmarks/web.py)
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.worker_nice)
         while True:
             with self._wake:
                 while not self._stop.is_set() and not self._queue:

@@ -31,7 +31,7 @@
              chosen: $("audio-chosen"), timer: $("audio-timer"), recorded: null, label: "audio" },
   };
   const state = { health: null, job: null, pollTimer: null, recorder: null, pollFailures: 0 };
-  const POLL_MS = 700;
+  const POLL_MS = 400;
 
   const STATUS_TITLES = {
     400: "The request was not accepted",
