@@ -75,11 +75,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = [instantiate(lg, _convert_="all") for lg in (cfg.get("logger") or {}).values() if lg]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all")
 
+    if cfg.get("validate_first") and not cfg.get("ckpt_path"):
+        # The untrained model's validation metrics, logged at step 0: the baseline every curve is read against.
+        trainer.validate(model, datamodule=datamodule)
+        _reset_metrics(model)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if cfg.get("test"):
-        trainer.test(model, datamodule=datamodule, ckpt_path=None)
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
+        # The checkpoint that was best on the validation actors, scored once on the test actors.
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+        metrics["test_checkpoint"] = best or "last weights"
+        metrics.update(
+            {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1 and k.startswith("test")}
+        )
     metrics["global_step"] = trainer.global_step
     if hasattr(model, "sync_switched"):
         metrics["sync_switched"] = bool(model.sync_switched)
@@ -89,6 +98,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         publish_stage(cfg, trainer, out)
     return metrics
+
+
+def compose(overrides: list[str]) -> DictConfig:
+    """The training config for `overrides`, composed without a Hydra app (benchmarks, notebooks, tests)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return hydra_compose("train", overrides=overrides)
+
+
+def _reset_metrics(model: Any) -> None:
+    """Recreate torchmetrics states left as inference-mode tensors by `trainer.validate` (fit updates in place)."""
+    from torchmetrics import Metric
+
+    for m in model.modules():
+        if isinstance(m, Metric):
+            m.reset()
 
 
 def _build(node: DictConfig) -> Any:

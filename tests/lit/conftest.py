@@ -32,6 +32,12 @@ def make_cfg(overrides: list[str], out: Path, stages: Path, data_root: Path) -> 
     return cfg
 
 
+@pytest.fixture(scope="session")
+def compose_cfg():
+    """make_cfg(overrides, out, stages, data_root) for module- and session-scoped fixtures."""
+    return make_cfg
+
+
 @pytest.fixture
 def run_train(tmp_path: Path, synthetic_pre: Path):
     """run_train(overrides, stages=None, name="run") -> (metrics, output folder)."""

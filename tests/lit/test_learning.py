@@ -1,0 +1,81 @@
+"""Learning, not only shapes: short CI versions on the synthetic set's held-out actors.
+
+The fixture has 3 train actors, validation actor 1006 and test actor 1011. Longer runs with the issue's full
+targets (expert ≥ 80 %, classifier ≥ 90 % on held-out actors) are `make bench` (benchmarks/learning.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+TINY = [
+    "data.num_workers=0",
+    "augment=none",
+    "model.lr=5e-4",
+    "data.batch_size=32",
+    "data.val_windows_per_clip=4",
+    "test=true",
+]
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory, synthetic_pre, compose_cfg):
+    """Expert and classifier trained briefly (shared by the tests of this module)."""
+    from emotalk.train import train
+
+    stages = tmp_path_factory.mktemp("learned_stages")
+    out = {}
+    for exp, epochs in (("syncnet", 12), ("emotion_classifier", 8)):
+        cfg = compose_cfg(
+            [f"experiment={exp}", f"trainer.max_epochs={epochs}", "data.samples_per_epoch=512", *TINY],
+            tmp_path_factory.mktemp(exp),
+            stages,
+            synthetic_pre,
+        )
+        out[exp] = train(cfg)
+    return stages, out
+
+
+def test_expert_separates_in_sync_from_off_sync_on_held_out_actors(learned):
+    _, m = learned
+    # Chance is 0.5 on the exactly balanced evaluation plan; the expert must be well above it on unseen faces.
+    assert m["syncnet"]["test/acc"] >= 0.7, m["syncnet"]
+    assert m["syncnet"]["test/loss"] < 0.69  # below BCE at chance (ln 2)
+
+
+def test_classifier_recognises_emotions_of_a_held_out_actor(learned):
+    _, m = learned
+    assert m["emotion_classifier"]["test/acc"] >= 0.4, m["emotion_classifier"]  # chance: 1/6
+
+
+def test_generator_learns_and_follows_the_emotion_input(run_train, learned):
+    stages, _ = learned
+    metrics, out = run_train(
+        [
+            "experiment=smoke",
+            "trainer.max_epochs=3",
+            "data.samples_per_epoch=192",
+            "data.batch_size=8",
+            "data.val_samples=32",
+            "data.num_workers=0",
+            "model.lr=1e-3",
+            "logger=csv",
+            "validate_first=true",
+        ],
+        stages=stages,
+        name="gan",
+    )
+    import csv
+
+    with open(next(out.rglob("metrics.csv"))) as f:
+        l1 = [float(r["val/loss_l1"]) for r in csv.DictReader(f) if r.get("val/loss_l1")]
+    print("val/loss_l1 per validation:", l1, "final metrics:", metrics)
+    assert len(l1) == 4, l1  # the untrained model, then one validation per epoch
+    # Below the untrained generator's value (0.139 -> 0.107 when written; longer runs: `make bench`), still falling.
+    assert l1[-1] < 0.85 * l1[0] and l1[-1] < l1[1], l1
+    # Different emotions give different faces for the same audio and reference (held-out actor 1006).
+    assert metrics["val/emotion_delta"] > 1e-3
+    grid = sorted(out.rglob("samples/step_*.png"))
+    assert grid, "no sample grid was rendered"
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["emotalk"]["stage"] == "generator"
