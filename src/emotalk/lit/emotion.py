@@ -11,7 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from typing_extensions import override
 
 from emotalk.data.batch import ClipBatch
-from emotalk.lit.common import EmotalkModule, adam
+from emotalk.lit.common import EmotalkModule, adam, with_schedule
 from emotalk.models.emotion import EmotionClassifier
 from emotalk.spec import EMOTIONS
 
@@ -24,6 +24,7 @@ class EmotionModule(EmotalkModule):
 
     Args:
         reference_layout: the reference's channel/time scrambling (Q1); False (correct layout) by default.
+        schedule: ``constant`` (the paper) or ``cosine`` decay over the run.
     """
 
     stage = "emotion_classifier"
@@ -34,6 +35,7 @@ class EmotionModule(EmotalkModule):
         reference_layout: bool = False,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.999),
+        schedule: str = "constant",
         spec: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(spec)
@@ -82,5 +84,6 @@ class EmotionModule(EmotalkModule):
             save_confusion_matrix(cm, EMOTIONS, Path(log_dir) / "confusion_matrix.png")
 
     @override
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self.net.parameters(), self.hparams.lr, self.hparams.betas)
+    def configure_optimizers(self) -> Any:
+        optimizer = adam(self.net.parameters(), self.hparams.lr, self.hparams.betas)
+        return with_schedule(self, optimizer, self.hparams.schedule)
