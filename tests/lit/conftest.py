@@ -23,7 +23,6 @@ def make_cfg(overrides: list[str], out: Path, stages: Path, data_root: Path) -> 
         "data.num_workers=0",
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
-        "callbacks.progress_bar=null",
     ]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("train", overrides=base + overrides)

@@ -51,7 +51,6 @@ def time_stage(
             "+trainer.limit_val_batches=0",
             "trainer.enable_progress_bar=false",
             "trainer.enable_model_summary=false",
-            "callbacks.progress_bar=null",
             "callbacks.model_checkpoint=null",
             "+callbacks.step_timer._target_=emotalk.lit.timing.StepTimer",
             f"+callbacks.step_timer.out={timing}",
