@@ -17,13 +17,13 @@ has the same embedding, six points in all. The figure therefore has two panels:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from emotalk.lit.plots import save_figure
 from emotalk.spec import EMOTIONS, NEUTRAL
 
 #: one colour per emotion (matplotlib's tab10 order), the same in every figure
@@ -133,13 +133,7 @@ def plot_tsne(
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)
 
 
 def _pca_2d(x: np.ndarray) -> np.ndarray:

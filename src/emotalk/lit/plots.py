@@ -20,6 +20,19 @@ def _write_png(path: Path, image_bgr: np.ndarray) -> Path:
     return path
 
 
+def save_figure(fig, path: Path | str) -> Path:
+    """Write a matplotlib figure as PNG atomically (a temporary name, then a rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 def sample_grid(columns: Sequence[torch.Tensor], labels: Sequence[str], row_titles: Sequence[str]) -> np.ndarray:
     """One row per item, one column per tensor [B, 3, T, H, W] (BGR [0, 1]); the middle frame of each clip.
 
@@ -77,10 +90,4 @@ def save_confusion_matrix(cm: np.ndarray, classes: Sequence[str], path: Path, ti
             )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)
