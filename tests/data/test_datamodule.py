@@ -133,6 +133,23 @@ def test_syncnet_and_emotion_modes_serve_their_batches(fake_crema):
     assert isinstance(b, ClipBatch) and b.frames.shape == (6, 3, T, 96, 96) and b.emotion.dtype == torch.long
 
 
+def test_emotion_batches_name_their_clip_and_the_test_plan_can_cover_clips_more_densely(fake_crema):
+    root, _ = fake_crema
+    dm = make_dm(root, "data.mode=emotion", "data.batch_size=4", "data.val_windows_per_clip=1",
+                 "data.test_windows_per_clip=3")  # fmt: skip
+    dm.setup()
+    test = dm.datasets["test"]
+    assert len(dm.datasets["val"]) == len(dm.datasets["val"].clips)  # one window per val clip
+    assert len(test) > len(test.clips)  # several per test clip
+    seen: dict[int, int] = {}
+    for b in dm.test_dataloader():
+        assert b.clip is not None and b.clip.shape == b.emotion.shape
+        for c, e in zip(b.clip.tolist(), b.emotion.tolist(), strict=True):
+            assert test.clips[c].emotion == e  # the id points at the clip the window came from
+            seen[c] = seen.get(c, 0) + 1
+    assert set(seen) == set(range(len(test.clips))) and max(seen.values()) > 1
+
+
 def test_lrs2_config_uses_lower_half_masks_and_no_labels(fake_lrs2):
     root, _ = fake_lrs2
     dm = make_dm(root, "data.batch_size=2", "data.val_samples=null", data="lrs2")

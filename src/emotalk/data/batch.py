@@ -51,6 +51,7 @@ class ClipBatch:
     frames: Tensor  # [B, 3, T, H, W]
     emotion: Tensor  # [B] long
     level: Tensor  # [B] long
+    clip: Tensor | None = None  # [B] long, the window's clip within its split (clip-level accuracy)
 
     def __len__(self) -> int:
         return self.frames.shape[0]

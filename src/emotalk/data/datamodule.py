@@ -71,6 +71,8 @@ class TalkingFaceDataModule(L.LightningDataModule):
         samples_per_epoch: training items per epoch (drawn at random from the train clips).
         val_windows_per_clip / val_samples: the fixed evaluation plan (evenly spaced starts per clip; at most
             val_samples rows, None = all), used for both validation and test.
+        test_windows_per_clip: the test plan's windows per clip when it should differ from validation's (None:
+            the same); the classifier scores whole clips at test, as EmoAcc does, so it asks for more.
         neg_min_offset: syncnet: off-sync video windows start at least this many frames away (None: T).
         reference_other_clip: generator: probability that the reference window comes from another clip of the
             same actor (another emotion), so the expression must follow the emotion label; 0 = the paper (Q4).
@@ -90,6 +92,7 @@ class TalkingFaceDataModule(L.LightningDataModule):
         samples_per_epoch: int = 4096,
         val_windows_per_clip: int = 2,
         val_samples: int | None = None,
+        test_windows_per_clip: int | None = None,
         neg_min_offset: int | None = None,
         seed: int = 0,
         pin_memory: bool = False,
@@ -115,6 +118,7 @@ class TalkingFaceDataModule(L.LightningDataModule):
         self.split_cfg = SplitConfig.from_any(split)
         self.samples_per_epoch, self.val_windows_per_clip = int(samples_per_epoch), int(val_windows_per_clip)
         self.val_samples = None if val_samples is None else int(val_samples)
+        self.test_windows_per_clip = None if test_windows_per_clip is None else int(test_windows_per_clip)
         self.neg_min_offset, self.seed = neg_min_offset, int(seed)
         self.pin_memory, self.drop_last = pin_memory, drop_last
         if spec is None or isinstance(spec, AVSpec):
@@ -140,13 +144,16 @@ class TalkingFaceDataModule(L.LightningDataModule):
         for s in SPLITS:
             clips: list[ClipWindows] = [index[i] for i in self.split_index[s]]
             train = s == "train"
+            per_clip = self.val_windows_per_clip
+            if s == "test" and self.test_windows_per_clip:
+                per_clip = self.test_windows_per_clip
             self.datasets[s] = WindowDataset(
                 clips,
                 self.mode,
                 spec=self.spec,
                 train=train,
                 samples_per_epoch=self.samples_per_epoch,
-                windows_per_clip=self.val_windows_per_clip,
+                windows_per_clip=per_clip,
                 max_samples=self.val_samples,
                 seed=self.seed,
                 augment=self.augment if train else None,

@@ -376,6 +376,8 @@ def stack_items(items: Sequence[Item], mode: str) -> dict[str, torch.Tensor]:
     else:
         out["emotion"] = torch.tensor([it["emotion"] for it in items], dtype=torch.long)
         out["level"] = torch.tensor([it["level"] for it in items], dtype=torch.long)
+    if mode == "emotion":
+        out["clip"] = torch.tensor([it["clip"] for it in items], dtype=torch.long)
     return out
 
 
@@ -416,7 +418,9 @@ def finish_batch(raw: dict[str, torch.Tensor], mode: str, mask_mode: str = "full
     if mode == "syncnet":
         return SyncBatch(face=to_video(raw["face"]), mel=raw["mel"].unsqueeze(1), label=raw["label"])
     if mode == "emotion":
-        return ClipBatch(frames=to_video(raw["frames"]), emotion=raw["emotion"], level=raw["level"])
+        return ClipBatch(
+            frames=to_video(raw["frames"]), emotion=raw["emotion"], level=raw["level"], clip=raw.get("clip")
+        )
     raise ConfigError(f"unknown data mode {mode!r}; use one of {', '.join(MODES)}")
 
 

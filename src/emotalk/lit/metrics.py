@@ -1,0 +1,56 @@
+"""`ClipAccuracy`: accuracy per clip (video), the unit EmoAcc and its 90 % gate score, during training.
+
+Window accuracy scores each 5-frame window alone; EmoAcc (evaluate/emotion_acc.py) predicts one emotion per video
+from the mean logits of its windows. Logging both lets the classifier's training run report the number that decides
+whether `emotalk evaluate` accepts it as a judge.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from typing_extensions import override
+
+from emotalk.evaluate.emotion_acc import video_prediction
+
+
+class ClipAccuracy(Metric):
+    """Accuracy of per-clip predictions: argmax of the mean window logits of each clip (the EmoAcc rule).
+
+    States are concatenated across DDP ranks, so a clip whose windows land on different ranks is still one clip.
+    """
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("logits", default=[], dist_reduce_fx="cat")
+        self.add_state("labels", default=[], dist_reduce_fx="cat")
+        self.add_state("clips", default=[], dist_reduce_fx="cat")
+
+    @override
+    def update(self, logits: Tensor, labels: Tensor, clips: Tensor) -> None:
+        """logits [B, C] of B windows; labels [B] and clips [B] (the clip index of each window)."""
+        self.logits.append(logits.detach().float())
+        self.labels.append(labels.detach().long())
+        self.clips.append(clips.detach().long())
+
+    @staticmethod
+    def _cat(state: list[Tensor] | Tensor) -> Tensor:
+        return torch.cat(state) if isinstance(state, list) else state
+
+    @override
+    def compute(self) -> Tensor:
+        if isinstance(self.logits, list) and not self.logits:
+            return torch.tensor(float("nan"))
+        logits, labels, clips = (self._cat(s) for s in (self.logits, self.labels, self.clips))
+        hits = []
+        for c in clips.unique():
+            sel = clips == c
+            label = labels[sel][0]
+            if bool((labels[sel] != label).any()):
+                raise ValueError(f"clip {int(c)} has windows with different labels")
+            hits.append(video_prediction(logits[sel]) == int(label))
+        return torch.tensor(hits, dtype=torch.float32).mean()
