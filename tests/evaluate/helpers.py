@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from emotalk.ffmpeg import run_ffmpeg
-from emotalk.spec import DEFAULT_SPEC, EMOTIONS
+from emotalk.spec import EMOTIONS
 
 
 class CopyDubber:
@@ -99,13 +99,7 @@ class StubClassifier(nn.Module):
 def tiny_generator_checkpoint(path: Path, seed: int = 0) -> Path:
     """An emotalk generator checkpoint (width 0.25, random weights) that load_net and the Dubber accept."""
     from emotalk.models.generator import Generator
+    from generator_ckpt import save_ours
 
     torch.manual_seed(seed)
-    net = {"emotion": True, "fusion": "seq", "noise": "off", "width": 0.25, "noise_dim": 16}
-    g = Generator(**net)
-    ckpt = {
-        "emotalk": {"stage": "generator", "spec": DEFAULT_SPEC.to_dict(), "net": net},
-        "state_dict": {f"generator.{k}": v for k, v in g.state_dict().items()},
-    }
-    torch.save(ckpt, path)
-    return path
+    return save_ours(Generator(width=0.25), path)

@@ -18,8 +18,9 @@ from emotalk.models.emotion import EmotionClassifier
 from emotalk.models.generator import Generator
 from emotalk.spec import AVSpec
 from emotalk.video.encode import SegmentEncoder, mux
+from generator_ckpt import save_ours
 
-from .conftest import cut_wav, save_ours
+from .conftest import cut_wav
 
 pytestmark = pytest.mark.media
 

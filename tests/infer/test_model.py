@@ -11,8 +11,7 @@ from emotalk.infer.model import SpecMismatchError, load_generator, spec_differen
 from emotalk.models.generator import Generator
 from emotalk.models.syncnet import SyncNet
 from emotalk.spec import AVSpec
-
-from .conftest import save_ours
+from generator_ckpt import save_ours
 
 
 def test_ours_loads_with_its_mask(tiny_ckpt, tmp_path):

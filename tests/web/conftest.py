@@ -12,13 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-import torch
 
 from emotalk.ffmpeg import run_ffmpeg
-from emotalk.models.generator import Generator
-from emotalk.spec import AVSpec
 from emotalk.web.app import Settings, create_app
 from emotalk.web.jobs import FINISHED, RESULT_FILE, Job, Progress
+from generator_ckpt import calibrated_generator, save_ours
 
 
 @pytest.fixture
@@ -26,39 +24,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def tiny_generator(width: float = 0.25, seed: int = 0) -> Generator:
-    """A random generator whose eval output depends on its inputs (BatchNorm statistics calibrated on random
-    batches, as tests/infer does); no training needed."""
-    torch.manual_seed(seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    gen = Generator(width=width)
-    for m in gen.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-            m.reset_running_stats()
-    gen.train()
-    with torch.no_grad():
-        for _ in range(2):
-            emo = torch.eye(6)[torch.randint(0, 6, (12,))]
-            gen(torch.randn(12, 1, 80, 16) * 2, torch.rand(12, 6, 96, 96), emo)
-    torch.set_num_threads(threads)
-    return gen.eval()
-
-
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A width-0.25 generator checkpoint shaped like our Lightning ones."""
-    gen = tiny_generator()
-    path = tmp_path_factory.mktemp("web_ckpt") / "tiny.ckpt"
-    torch.save(
-        {
-            "state_dict": {"generator." + k: v for k, v in gen.state_dict().items()},
-            "emotalk": {"stage": "generator", "spec": AVSpec().to_dict(), "net": gen.config, "mask_mode": "full"},
-        },
-        path,
-    )
-    return path
+    gen = calibrated_generator(width=0.25, emotion_gain=1.0)
+    return save_ours(gen, tmp_path_factory.mktemp("web_ckpt") / "tiny.ckpt", mask_mode="full")
 
 
 @pytest.fixture(scope="session")
