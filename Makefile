@@ -34,7 +34,7 @@ demo: data
 	@echo "demo: data summary + sample grid in $(OUT)/, training runs in outputs/train/, dub in $(OUT)/dubbed_happy.mp4"
 
 data: install
-	$(VENV)/bin/emotalk synth --out $(DATA) --actors 12 --seed 0
+	$(VENV)/bin/emotalk synth --out $(DATA) --actors 24 --seed 0
 	$(VENV)/bin/emotalk preprocess --dataset crema_d --input $(DATA) --out $(PRE) --workers 2
 	$(VENV)/bin/emotalk data-summary --root $(PRE) --out $(OUT)
 

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from emotalk.benchmarks.learning import JUDGE_RECIPES
+
 STAGES = ["syncnet", "emotion_classifier", "base_lrs2", "base_lrs2_fullface"]
 ABLATIONS = ["end", "seq", "pl_da", "pre", "pre_init", "noise", "pl_da_cf"]
 COLUMNS = [
@@ -27,6 +29,7 @@ COLUMNS = [
     "val/emotion_delta",
     "val/acc",
     "test/acc",
+    "test/clip_acc",
     "global_step",
 ]
 
@@ -43,6 +46,8 @@ def run_stage(exp: str, args: argparse.Namespace, log_dir: Path) -> dict:
         f"paths.log_dir={log_dir}",
         "print_config=false",
         f"logger={args.logger}",
+        # At scale=tiny the judges train with the benchmark's recipe, which passes the targets.
+        *(JUDGE_RECIPES.get(exp, []) if args.scale == "tiny" else []),
         *args.overrides,
     ]
     print(f"\n=== {exp}: {' '.join(cmd[2:])}", flush=True)

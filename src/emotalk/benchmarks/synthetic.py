@@ -1,10 +1,11 @@
 """Synthetic CREMA-D generation speed and face detectability (`emotalk synth`, data/synthetic.py).
 
-Writes the default data set (12 actors, 2 sentences: 264 clips; `quick`: 2 actors, 1 sentence: 32 clips) with 2
-workers into a temporary folder. Rows: clips/s and wall seconds end to end (pool start-up included), the CPU time per
-clip of all processes (parent, workers, ffmpeg) and the wall time it projects for the 12-actor set on 2 idle cores
-(the shared development machine is rarely idle), the render time per frame in one process, and the share of frames
-of the written videos (every 4th frame of 12 clips across actors and emotions) in which mediapipe finds the face.
+Writes a 12-actor set (2 sentences: 264 clips, the size the target was set for; `quick`: 2 actors, 1 sentence:
+32 clips) with 2 workers into a temporary folder. Rows: clips/s and wall seconds end to end (pool start-up
+included), the CPU time per clip of all processes (parent, workers, ffmpeg) and the wall time it projects for the
+12-actor set on 2 idle cores (the shared development machine is rarely idle), the render time per frame in one
+process, and the share of frames of the written videos (every 4th frame of 12 clips across actors and emotions) in
+which mediapipe finds the face.
 """
 
 from __future__ import annotations

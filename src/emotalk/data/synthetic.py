@@ -1,6 +1,6 @@
 """Synthetic CREMA-D: drawn talking faces in the exact CREMA-D layout, so every experiment runs on a fresh machine.
 
-`emotalk synth --out DIR --actors 12` writes
+`emotalk synth --out DIR --actors 24` writes
 
     DIR/VideoFlash/<Actor>_<Sentence>_<Emotion>_<Level>.flv   480x360, 30 fps, FLV1 video + MP3 audio (like the
                                                              real VP6 + MP3 files), ~2-3 s
@@ -64,6 +64,9 @@ MUX_AUDIO_RATE = 44100  # the MP3 track inside the FLV, as in the real files (FL
 # would lag the video by 25 ms; the encoder is fed the audio without its first MP3_DELAY samples instead.
 MP3_DELAY = 1105
 DEFAULT_DURATION = (2.0, 3.0)  # seconds, drawn per clip
+# The default set: 24 actors = 21 train, validation 1006 and 1024, test 1011. With 10 train actors (12 in all) the
+# tiny classifier reached only 0.875 on the unseen test actor; 21 train faces bring it above the 90 % EmoAcc gate.
+DEFAULT_ACTORS = 24
 VIDEO_DIR, AUDIO_DIR = "VideoFlash", "AudioWAV"
 
 #: How strongly each CREMA-D level shows (XX, "unspecified", is drawn as medium).
@@ -1147,7 +1150,7 @@ def _write_clip_job(out: str, name: str, seed: int, duration: float | tuple[floa
 
 def synthesize(
     out: Path | str,
-    actors: int | Sequence[str] = 12,
+    actors: int | Sequence[str] = DEFAULT_ACTORS,
     seed: int = 0,
     sentences: int = 2,
     clips_per_actor: int | None = None,
@@ -1271,8 +1274,9 @@ def _parse_duration(text: str) -> float | tuple[float, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="data set folder (VideoFlash/ and AudioWAV/ inside)")
     parser.add_argument(
-        "--actors", default="12",
-        help="how many actors (1001, 1006 (val), 1011 (test), 1002, ...) or a comma-separated list of ids",
+        "--actors", default=str(DEFAULT_ACTORS),
+        help=f"how many actors (1001, 1006 (val), 1011 (test), 1002, ...; default {DEFAULT_ACTORS}) or a "
+        "comma-separated list of ids",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sentences", type=int, default=2, help="sentences per actor, IEO first (default 2)")

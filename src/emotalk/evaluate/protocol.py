@@ -231,7 +231,8 @@ def _fid_frames(has_face: np.ndarray, stride: int) -> np.ndarray:
     return keep
 
 
-def _load_faces(data: Path | str, m: ClipMeta) -> tuple[np.ndarray, np.ndarray]:
+def load_faces(data: Path | str, m: ClipMeta) -> tuple[np.ndarray, np.ndarray]:
+    """A preprocessed clip's face crops (BGR uint8 [N, 96, 96, 3]) and its has-face mask [N]."""
     folder = clip_dir(data, m.clip_id)
     return np.load(folder / "faces.npy"), np.load(folder / "has_face.npy")
 
@@ -390,7 +391,7 @@ def evaluate_experiments(
     real_metas = test_clips(data, cfg.actors)
     if judges.classifier is not None:
         for i, m in enumerate(real_metas):
-            faces, has_face = _load_faces(data, m)
+            faces, has_face = load_faces(data, m)
             v = classify_video(judges.classifier, faces, has_face, cfg.aggregate, device)  # type: ignore[arg-type]
             if v.prediction is None:
                 skipped += 1
@@ -409,7 +410,7 @@ def evaluate_experiments(
             notes.append(f"EmoAcc judge forced: {gate_result.describe()}.")
     if fid is not None:
         for i, m in enumerate(real_metas):
-            faces, has_face = _load_faces(data, m)
+            faces, has_face = load_faces(data, m)
             keep = _fid_frames(has_face, cfg.fid_stride)
             if keep.any():
                 fid.update(faces[keep], m.emotion or "", real=True, video_id=m.clip_id)
