@@ -418,9 +418,7 @@ def finish_batch(raw: dict[str, torch.Tensor], mode: str, mask_mode: str = "full
     if mode == "syncnet":
         return SyncBatch(face=to_video(raw["face"]), mel=raw["mel"].unsqueeze(1), label=raw["label"])
     if mode == "emotion":
-        return ClipBatch(
-            frames=to_video(raw["frames"]), emotion=raw["emotion"], level=raw["level"], clip=raw.get("clip")
-        )
+        return ClipBatch(frames=to_video(raw["frames"]), emotion=raw["emotion"], level=raw["level"], clip=raw["clip"])
     raise ConfigError(f"unknown data mode {mode!r}; use one of {', '.join(MODES)}")
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
 from typing_extensions import override
 
-from emotalk.evaluate.emotion_acc import video_prediction
+from emotalk.evaluate.emotion_acc import accuracy, video_prediction
 
 
 class ClipAccuracy(Metric):
@@ -37,20 +38,17 @@ class ClipAccuracy(Metric):
         self.labels.append(labels.detach().long())
         self.clips.append(clips.detach().long())
 
-    @staticmethod
-    def _cat(state: list[Tensor] | Tensor) -> Tensor:
-        return torch.cat(state) if isinstance(state, list) else state
-
     @override
     def compute(self) -> Tensor:
         if isinstance(self.logits, list) and not self.logits:
             return torch.tensor(float("nan"))
-        logits, labels, clips = (self._cat(s) for s in (self.logits, self.labels, self.clips))
-        hits = []
+        logits, labels, clips = (dim_zero_cat(s) for s in (self.logits, self.labels, self.clips))
+        truth, preds = [], []
         for c in clips.unique():
             sel = clips == c
             label = labels[sel][0]
             if bool((labels[sel] != label).any()):
                 raise ValueError(f"clip {int(c)} has windows with different labels")
-            hits.append(video_prediction(logits[sel]) == int(label))
-        return torch.tensor(hits, dtype=torch.float32).mean()
+            truth.append(int(label))
+            preds.append(video_prediction(logits[sel]))
+        return torch.tensor(accuracy(truth, preds), dtype=torch.float32)
