@@ -23,7 +23,7 @@ import emotalk  # noqa: F401  (sets the offline/quiet environment defaults)
 from emotalk.errors import EmotalkError
 
 log = logging.getLogger("emotalk.train")
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 def _absolute_paths(cfg: DictConfig) -> None:

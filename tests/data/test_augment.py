@@ -15,7 +15,7 @@ from emotalk.data.clips import ClipMeta, write_clip
 from emotalk.data.windows import WindowDataset, build_index
 from emotalk.errors import ConfigError
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "src" / "emotalk" / "conf"
 ALL_ON = {
     "p": 1.0,
     "brightness_contrast_p": 1.0,

@@ -21,7 +21,7 @@ from emotalk.data.splits import SPLITS, SplitConfig, actor_hash_unit, assign_spl
 from emotalk.errors import ConfigError, EmotalkError
 from emotalk.spec import DEFAULT_SPEC
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "src" / "emotalk" / "conf"
 T = DEFAULT_SPEC.T
 
 

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
+CONF = str(Path(__file__).resolve().parents[2] / "src" / "emotalk" / "conf")
 
 
 def make_cfg(overrides: list[str], out: Path, stages: Path, data_root: Path) -> DictConfig:
