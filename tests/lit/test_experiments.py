@@ -9,7 +9,9 @@ import torch
 
 from emotalk.errors import ConfigError
 
-EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "src" / "emotalk" / "conf" / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[2] / "src" / "emotalk" / "conf" / "experiment").glob("*.yaml")
+)
 FDR = ["debug=fdr", "data.batch_size=2", "data.val_samples=2"]
 
 
