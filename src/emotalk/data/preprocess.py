@@ -1,6 +1,6 @@
 """`emotalk preprocess`: videos → 25 fps face crops (96x96) + 16 kHz wav + mel, one folder per clip (data/clips.py).
 
-    emotalk preprocess --dataset crema_d|lrs2|folder --input DIR --out DIR [--workers N] [--limit K]
+    emotalk preprocess --dataset crema_d|lrs2|grid|folder --input DIR --out DIR [--workers N] [--limit K]
                        [--split-file [NAME=]PATH ...] [--min-face-fraction F] [--max-gap G]
 
 Per clip (`process_clip`, one process-pool task; each worker builds its FaceDetector once):
@@ -414,6 +414,7 @@ def _process(src: SourceClip, out: Path, opts: PreprocessOptions, t: dict[str, f
             "boxes": "padded crop box x1,y1,x2,y2 in source pixels",
             "decode_warnings": warnings,
             "key": src.key,
+            **src.extra,
         },
     )
     write_clip(

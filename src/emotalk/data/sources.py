@@ -3,6 +3,7 @@
     crema_d   <root>/VideoFlash/<Actor>_<Sentence>_<Emotion>_<Level>.flv (any video suffix); labels from the name;
               audio from the video's own track, else <root>/AudioWAV/<stem>.wav
     lrs2      <root>/main/<speaker>/<clip>.mp4 with <root>/{train,val,test}.txt filelists (data/lrs2.py)
+    grid      <root>/<speaker>/video/<id>.mp4 (or <speaker>/<id>.mpg) + <speaker>/align/<id>.align (data/grid.py)
     folder    any folder of videos, searched recursively; actor = the parent folder's name; no labels
 
 Listing never opens a file: problems of content (empty, corrupt, no audio) are found by the preprocessor and
@@ -14,13 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from emotalk.data.cremad import parse_name
 from emotalk.errors import EmotalkError
 
-DATASETS: tuple[str, ...] = ("crema_d", "lrs2", "folder")
+DATASETS: tuple[str, ...] = ("crema_d", "lrs2", "grid", "folder")
 #: Containers taken as videos when listing a folder (content is checked later with ffmpeg, not by the name).
 VIDEO_SUFFIXES: tuple[str, ...] = (
     ".flv",
@@ -53,6 +54,7 @@ class SourceClip:
     level: str | None = None
     split: str | None = None
     audio_fallback: Path | None = None  # used only when the video has no audio track
+    extra: dict = field(default_factory=dict, hash=False, compare=False)  # goes into ClipMeta.extra (GRID words)
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,10 @@ def list_sources(
 
         clips, problems = list_lrs2(root, split_files)
         split_files = None  # list_lrs2 has used them
+    elif dataset == "grid":
+        from emotalk.data.grid import list_grid
+
+        clips, problems = list_grid(root)
     else:
         clips, problems = list_folder(root)
     if split_files:
@@ -217,6 +223,7 @@ def list_sources(
         where = {
             "crema_d": f"{root}/VideoFlash/<Actor>_<Sentence>_<Emotion>_<Level>.flv",
             "lrs2": f"{root}/main/<speaker>/<clip>.mp4",
+            "grid": f"{root}/<speaker>/video/<id>.mp4 with {root}/<speaker>/align/<id>.align",
             "folder": f"{root}/**/*{{{','.join(VIDEO_SUFFIXES)}}}",
         }[dataset]
         raise EmotalkError(f"no videos found for --dataset {dataset}: expected {where}")
