@@ -14,6 +14,7 @@ from emotalk.video.crop import (
     label_overlay,
     match_colour,
     paste_face,
+    region_mask,
 )
 
 
@@ -80,3 +81,21 @@ def test_label_changes_pixels_only_in_its_box():
     for w, h in ((64, 48), (1920, 1080), (911, 1137)):
         (a, b, c, d), img, alpha = label_overlay(w, h)
         assert 0 <= a < c <= w and 0 <= b < d <= h and img.shape[:2] == alpha.shape == (d - b, c - a)
+
+
+def test_lower_region_keeps_the_upper_face_and_takes_the_mouth():
+    rng = np.random.default_rng(2)
+    frame = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    orig = frame.copy()
+    box = np.array([100, 40, 220, 190], np.float32)  # 150 px tall
+    face = np.full((96, 96, 3), (20, 200, 60), np.uint8)
+    paste_face(frame, face, box, region="lower")
+    top = 40 + int(0.45 * 150)  # above the fade: the real eyes and nose, untouched
+    np.testing.assert_array_equal(frame[:top], orig[:top])
+    mouth = frame[40 + int(0.75 * 150), 160].astype(int)
+    assert abs(mouth - np.array([20, 200, 60])).max() <= 1
+    m = region_mask("lower", 150, 120)
+    assert m[: int(0.45 * 150)].max() == 0.0 and m[int(0.62 * 150) : int(0.8 * 150), 60].min() > 0.5
+    assert np.all(np.diff(m[:, 60][: int(0.7 * 150)]) >= 0)  # a smooth rise, no seam
+    with pytest.raises(ValueError, match="paste region"):
+        region_mask("eyes", 10, 10)

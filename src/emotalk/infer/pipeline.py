@@ -420,6 +420,7 @@ class Dubber:
                     skip_until=skip_until,
                     silence_db=self.silence_db if silence == "keep" else None,
                     colour_match=colour_match,
+                    paste_region="lower" if self.model.mask_mode == "lower_half" else "face",
                     watermark=watermark,
                     crf=self.crf,
                     preset=self.preset,

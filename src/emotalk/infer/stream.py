@@ -282,6 +282,7 @@ class StreamJob:
     skip_until: int = 0
     silence_db: float | None = None  # keep frames whose window is quieter than this (None: generate everywhere)
     colour_match: bool = True
+    paste_region: str = "face"  # video.crop.PASTE_REGIONS: "lower" for lower-half (Wav2Lip-style) models
     watermark: bool = False
     crf: int = 18
     preset: str = "veryfast"
@@ -453,7 +454,13 @@ class StreamRunner:
                         frame = frame.copy()
                     if item.face is not None:
                         assert item.box is not None
-                        paste_face(frame, item.face, item.box, reference=item.crop if job.colour_match else None)
+                        paste_face(
+                            frame,
+                            item.face,
+                            item.box,
+                            reference=item.crop if job.colour_match else None,
+                            region=job.paste_region,
+                        )
                     if overlay is not None:
                         draw_label(frame, overlay)
                 with self.timer.stage("encode"):

@@ -101,21 +101,45 @@ def box_mask(height: int, width: int, inner: float = 0.7, power: float = 3.0) ->
     return mask
 
 
+#: Paste regions: "face" blends the whole generated crop; "lower" only below the nose line (lower-half models
+#: were shown the real upper half, so their upper half is a blurred copy of it: keep the real pixels there).
+PASTE_REGIONS = ("face", "lower")
+LOWER_FADE = (0.45, 0.60)  # alpha rises from 0 to 1 between these fractions of the box height (smoothstep)
+
+
+def lower_face_mask(height: int, width: int, fade: tuple[float, float] = LOWER_FADE) -> np.ndarray:
+    """`box_mask` times a vertical smoothstep: 0 above `fade[0]` of the height, 1 below `fade[1]`."""
+    y = (np.arange(height, dtype=np.float32) + 0.5) / height
+    t = np.clip((y - fade[0]) / max(1e-6, fade[1] - fade[0]), 0.0, 1.0)
+    ramp = t * t * (3 - 2 * t)
+    return box_mask(height, width) * ramp[:, None]
+
+
+def region_mask(region: str, height: int, width: int) -> np.ndarray:
+    if region == "face":
+        return box_mask(height, width)
+    if region == "lower":
+        return lower_face_mask(height, width)
+    raise ValueError(f"unknown paste region {region!r}; use one of {', '.join(PASTE_REGIONS)}")
+
+
 def paste_face(
     frame: np.ndarray,
     face: np.ndarray,
     padded_box: np.ndarray,
     mask: np.ndarray | None = None,
     reference: np.ndarray | None = None,
+    region: str = "face",
 ) -> np.ndarray:
     """Resize the generated `face` to `padded_box` and blend it into `frame` in place through a feathered mask.
 
     Args:
         frame: uint8 BGR [H, W, 3], writable; modified in place and returned.
         face: uint8 BGR [S, S, 3] generated for the crop `crop_face(frame, padded_box)`.
-        mask: alpha [h, w] for the box (default: `box_mask(h, w)`); 1 takes the generated pixel.
+        mask: alpha [h, w] for the box (default: `region_mask(region, h, w)`); 1 takes the generated pixel.
         reference: the original crop `face` replaces (same size as `face`): when given, the face's colours are
             matched to it first (`match_colour`).
+        region: "face" (whole feathered box) or "lower" (below the nose line only), see `PASTE_REGIONS`.
     """
     x1, y1, x2, y2 = (int(v) for v in padded_box)
     h, w = y2 - y1, x2 - x1
@@ -125,7 +149,7 @@ def paste_face(
         face = match_colour(face, reference)
     interp = cv2.INTER_AREA if face.shape[0] > max(h, w) else cv2.INTER_LINEAR
     big = cv2.resize(face, (w, h), interpolation=interp)
-    alpha = box_mask(h, w) if mask is None else mask
+    alpha = region_mask(region, h, w) if mask is None else mask
     if alpha.shape != (h, w):
         raise ValueError(f"mask of shape {alpha.shape} does not fit the box {h}x{w}")
     roi = frame[y1:y2, x1:x2]
