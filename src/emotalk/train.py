@@ -79,8 +79,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     if cfg.get("validate_first") and not cfg.get("ckpt_path"):
         # The untrained model's validation metrics, logged at step 0: the baseline every curve is read against.
-        trainer.validate(model, datamodule=datamodule)
+        untrained = trainer.validate(model, datamodule=datamodule)
         _reset_metrics(model)
+    else:
+        untrained = []
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if cfg.get("test"):
@@ -92,10 +94,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1 and k.startswith("test")}
         )
     metrics["global_step"] = trainer.global_step
+    # The untrained model's validation metrics (validate_first): the baseline the tables print beside each run.
+    metrics.update({f"untrained/{k}": float(v) for d in untrained for k, v in d.items()})
     if hasattr(model, "sync_switched"):
         metrics["sync_switched"] = bool(model.sync_switched)
-    if hasattr(model, "active_terms"):
-        metrics.update({f"term/{k}": v for k, v in model.active_terms.items()})
+    if hasattr(model, "term_accounting"):
+        # term/<name>: live (entered the loss) at any step; _from: its first global step or "never".
+        for name, t in model.term_accounting().items():
+            metrics[f"term/{name}"] = t["live"]
+            metrics[f"term/{name}_from"] = t["from_step"]
+            metrics[f"term/{name}_weight"] = t["weight"]
+            metrics[f"term/{name}_armed"] = t["armed"]
+        metrics["term/perceptual_kind"] = model.perceptual_kind or "off"
+        metrics["sync_switch_step"] = model.term_accounting()["sync"]["switch_step"]
     if trainer.is_global_zero:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         publish_stage(cfg, trainer, out)

@@ -6,6 +6,10 @@ classifier is updated on the *real* clip only with its own Adam at 1e-6 (referen
 optional quality discriminator. α is 0 until the mean sync loss on the **held-out validation actors** falls
 below the threshold, then the final α for good: one-way module state (a buffer), saved in checkpoints.
 A term whose network is absent (no expert, classifier or VGG weights) is off, and says so at the start.
+
+Term accounting (issue 12): a term is *live* once it has entered the generator's loss with a non-zero weight. The
+first global step at which each term was live (-1: never) and the sync switch step are buffers, so they survive a
+resume and reach the checkpoint; `term_accounting()` is what metrics.json and the ablation tables print.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from emotalk.lit.common import EmotalkModule, adam
 from emotalk.lit.stages import load_net
 from emotalk.models.discriminator import AdversarialLoss, QualityDiscriminator
 from emotalk.models.generator import Generator
-from emotalk.models.losses import PerceptualLoss, emotion_loss, l1_loss, sync_loss
+from emotalk.models.losses import (
+    PerceptualLoss,
+    emotion_loss,
+    expert_face_features,
+    feature_matching_loss,
+    l1_loss,
+    sync_loss,
+)
 from emotalk.models.syncnet import freeze
 from emotalk.spec import EMOTIONS
 
@@ -39,7 +50,20 @@ def detached(module: torch.nn.Module) -> Any:
     return lambda *args: torch.func.functional_call(module, _detached_state(module), args)
 
 
-DEFAULT_LOSS = {"alpha": 0.03, "beta": 0.01, "gamma": 0.001, "adversarial": 0.0, "sync_threshold": 0.75}
+DEFAULT_LOSS: dict[str, Any] = {
+    "alpha": 0.03,
+    "beta": 0.01,
+    "gamma": 0.001,
+    "adversarial": 0.0,
+    "sync_threshold": 0.75,
+    "sync_threshold_mode": "absolute",
+    "sync_threshold_rel": 1.5,
+}
+#: The generator's loss terms, in the order of the `term_from_step` buffer.
+TERMS: tuple[str, ...] = ("l1", "sync", "perceptual", "emotion", "adversarial")
+#: ``model.perceptual.kind``: the paper's VGG19 (needs its weights file), or feature matching on a network the
+#: suite trains itself (no download): the quality discriminator trained alongside, or the frozen expert SyncNet.
+PERCEPTUAL_KINDS: tuple[str, ...] = ("vgg19", "disc_features", "expert_features")
 
 
 class GANModule(EmotalkModule):
@@ -47,10 +71,16 @@ class GANModule(EmotalkModule):
 
     Args:
         generator: `Generator` kwargs (emotion, fusion, noise, width).
-        loss: weights {alpha (final sync weight), beta (perceptual), gamma (emotion), adversarial, sync_threshold}.
+        loss: weights {alpha (final sync weight), beta (perceptual), gamma (emotion), adversarial} and the switch
+            rule {sync_threshold (absolute, the paper's 0.75), sync_threshold_mode (absolute | relative),
+            sync_threshold_rel (relative: switch below rel x the expert's own loss on the real target windows)}.
         expert: checkpoint of the expert SyncNet (experiment=syncnet, or Wav2Lip's lipsync_expert.pth); None: off.
         classifier: checkpoint of the emotion classifier (experiment=emotion_classifier, or EmoGen's); None: off.
-        perceptual: {weights: VGG19 file or None, required: bool, channel_order, imagenet_norm}.
+        perceptual: {kind: vgg19 | disc_features | expert_features, weights: VGG19 file or None, required: bool,
+            channel_order, imagenet_norm}. ``vgg19`` is the paper's loss (off, said loudly, without weights);
+            ``disc_features`` matches the quality discriminator's features (the discriminator is then trained
+            alongside, its adversarial weight unchanged); ``expert_features`` matches the frozen expert's
+            face-encoder features (lower halves only).
         pretrain: {mode: none | init | frozen, checkpoint}: PRE initialises (and may freeze) the face encoder
             from a base model.
         quality_disc: train Wav2Lip's visual-quality discriminator too (weight ``loss.adversarial``).
@@ -88,16 +118,36 @@ class GANModule(EmotalkModule):
             self.classifier.train(train_classifier)
             for p in self.classifier.parameters():
                 p.requires_grad_(train_classifier)
+        pcfg = {"kind": "vgg19", "weights": None, "required": False, **(perceptual or {})}
+        if pcfg["kind"] not in PERCEPTUAL_KINDS:
+            raise ValueError(
+                f"model.perceptual.kind must be one of {', '.join(PERCEPTUAL_KINDS)}, got {pcfg['kind']!r}"
+            )
+        if self.loss_cfg["sync_threshold_mode"] not in ("absolute", "relative"):
+            raise ValueError(
+                f"loss.sync_threshold_mode must be absolute or relative, got {self.loss_cfg['sync_threshold_mode']!r}"
+            )
+        self.perceptual_requested: str = pcfg["kind"]
+        beta = self.loss_cfg["beta"] > 0
+        disc_features = beta and pcfg["kind"] == "disc_features"
         self.adversarial = (
-            AdversarialLoss(QualityDiscriminator(width=self.generator.config["width"])) if (quality_disc) else None
+            AdversarialLoss(QualityDiscriminator(width=self.generator.config["width"]))
+            if (quality_disc or disc_features)
+            else None
         )
+        # Which perceptual term runs: "vgg19", a feature-matching kind, or None (off).
+        self.perceptual_kind: str | None = None
+        if disc_features:
+            self.perceptual_kind = "disc_features"
+        elif beta and pcfg["kind"] == "expert_features" and self.expert is not None:
+            self.perceptual_kind = "expert_features"
         # The frozen VGG is kept out of the module tree so its 80 MB never enter a checkpoint.
         self._perceptual: list[PerceptualLoss] = []
-        pcfg = {"weights": None, "required": False, **(perceptual or {})}
-        if self.loss_cfg["beta"] > 0 and pcfg["weights"]:
-            kw = {k: v for k, v in pcfg.items() if k not in ("weights", "required")}
+        if beta and pcfg["kind"] == "vgg19" and pcfg["weights"]:
+            kw = {k: v for k, v in pcfg.items() if k not in ("kind", "weights", "required")}
             self._perceptual.append(PerceptualLoss(pcfg["weights"], **kw))
-        elif self.loss_cfg["beta"] > 0 and pcfg["required"]:
+            self.perceptual_kind = "vgg19"
+        elif beta and pcfg["kind"] == "vgg19" and pcfg["required"]:
             from emotalk.errors import MissingWeightsError
 
             raise MissingWeightsError(
@@ -117,7 +167,11 @@ class GANModule(EmotalkModule):
             raise ValueError(f"pretrain.mode must be none, init or frozen, got {pre['mode']!r}")
         # α's one-way switch (mission.md §5): module state, checkpointed and restored on resume.
         self.register_buffer("sync_switched", torch.zeros((), dtype=torch.bool))
+        # Term accounting: the global step of the switch and of each term's first live step (-1: never).
+        self.register_buffer("sync_switch_step", torch.full((), -1, dtype=torch.long))
+        self.register_buffer("term_from_step", torch.full((len(TERMS),), -1, dtype=torch.long))
         self.val_sync = MeanMetric()
+        self.val_sync_real = MeanMetric()  # the expert's loss on the real target windows (relative threshold)
         self.grid_batch: GeneratorBatch | None = None
         self.active_terms = self._report_terms()
 
@@ -127,13 +181,17 @@ class GANModule(EmotalkModule):
         c = self.loss_cfg
         terms = {
             "sync": self.expert is not None and c["alpha"] > 0,
-            "perceptual": bool(self._perceptual),
+            "perceptual": self.perceptual_kind is not None,
             "emotion": self.classifier is not None and c["gamma"] > 0,
             "adversarial": self.adversarial is not None and c["adversarial"] > 0,
         }
         off = {
             "sync": "no expert checkpoint (model.expert)",
-            "perceptual": "no VGG19 weights (model.perceptual.weights)",
+            "perceptual": (
+                "no expert SyncNet for model.perceptual.kind=expert_features"
+                if self.perceptual_requested == "expert_features"
+                else "no VGG19 weights (model.perceptual.weights; or model.perceptual.kind=disc_features)"
+            ),
             "emotion": "no emotion classifier (model.classifier)" if self.generator.use_emotion else "base model",
             "adversarial": "no quality discriminator",
         }
@@ -141,7 +199,51 @@ class GANModule(EmotalkModule):
         for name, on in terms.items():
             if not on and weights[name] > 0:
                 log.warning("LOSS TERM OFF: %s (weight %g) — %s; its weight goes to L1", name, weights[name], off[name])
+        if self.perceptual_kind not in (None, "vgg19"):
+            log.warning(
+                "perceptual term is %s feature matching (not the paper's VGG19 loss), weight %g",
+                self.perceptual_kind,
+                c["beta"],
+            )
         return terms
+
+    def term_accounting(self) -> dict[str, dict[str, Any]]:
+        """Per term: requested weight, armed (its network is there), live (entered the loss), from_step or "never".
+
+        Armed is not live: the sync term is armed from the start but live only after the α switch.
+        """
+        c = self.loss_cfg
+        weights = {"sync": c["alpha"], "perceptual": c["beta"], "emotion": c["gamma"], "adversarial": c["adversarial"]}
+        weights["l1"] = 1.0 - sum(weights.values())
+        armed = {"l1": True, **self.active_terms}
+        out: dict[str, dict[str, Any]] = {}
+        for i, name in enumerate(TERMS):
+            step = int(self.term_from_step[i])
+            out[name] = {
+                "weight": float(weights[name]),
+                "armed": bool(armed[name]),
+                "live": step >= 0,
+                "from_step": step if step >= 0 else "never",
+            }
+        out["perceptual"]["kind"] = self.perceptual_kind or "off"
+        switch = int(self.sync_switch_step)
+        out["sync"]["switch_step"] = switch if switch >= 0 else ("unknown" if bool(self.sync_switched) else "never")
+        return out
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Checkpoints from before term accounting lack its buffers: fill them with "never" (-1)."""
+        sd = checkpoint.get("state_dict", {})
+        for name, buf in (("sync_switch_step", self.sync_switch_step), ("term_from_step", self.term_from_step)):
+            sd.setdefault(name, torch.full_like(buf, -1))
+
+    @override
+    def train(self, mode: bool = True) -> GANModule:
+        """Keep the frozen expert in eval mode: its BatchNorm must not follow generated batches."""
+        super().train(mode)
+        if self.expert is not None:
+            self.expert.eval()
+        return self
 
     @override
     def net_config(self) -> dict[str, Any]:
@@ -168,8 +270,29 @@ class GANModule(EmotalkModule):
         e = batch.emotion if emotion is None else emotion
         return e.clamp(min=0)  # unlabelled clips (-1) cannot condition an emotion model; see _labelled
 
-    def generator_losses(self, fake: torch.Tensor, batch: GeneratorBatch, train: bool) -> dict[str, torch.Tensor]:
-        """Every term, its weight, and the weighted total under "loss"."""
+    def _perceptual_term(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.perceptual_kind == "vgg19":
+            assert self.perceptual is not None
+            return self.perceptual(fake, target)
+        if self.perceptual_kind == "disc_features":
+            assert self.adversarial is not None
+            disc = self.adversarial.discriminator
+            # Detached weights: the discriminator learns from its own d_loss only (one backward for all nets).
+            fake_feats = torch.func.functional_call(
+                disc, _detached_state(disc), (fake,), {"return_features": True}, strict=True, tie_weights=False
+            )
+            with torch.no_grad():
+                real_feats = disc.features(target)
+            return feature_matching_loss(fake_feats, real_feats)
+        assert self.perceptual_kind == "expert_features" and self.expert is not None
+        with torch.no_grad():
+            real_feats = expert_face_features(self.expert, target)
+        return feature_matching_loss(expert_face_features(self.expert, fake), real_feats)
+
+    def generator_losses(
+        self, fake: torch.Tensor, batch: GeneratorBatch, train: bool
+    ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """Every term and the weighted total under "loss"; and the weights of the terms in that total (L1's too)."""
         c = self.loss_cfg
         out: dict[str, torch.Tensor] = {"l1": l1_loss(fake, batch.target)}
         weights: dict[str, float] = {}
@@ -179,8 +302,8 @@ class GANModule(EmotalkModule):
                 out["sync"] = sync_loss(self.expert, fake, batch.mel)
             if active:
                 weights["sync"] = self.alpha
-        if self.perceptual is not None:
-            out["perceptual"] = self.perceptual(fake, batch.target)
+        if self.perceptual_kind is not None:
+            out["perceptual"] = self._perceptual_term(fake, batch.target)
             weights["perceptual"] = c["beta"]
         labelled = batch.emotion >= 0
         if self.classifier is not None and c["gamma"] > 0 and bool(labelled.any()):
@@ -196,7 +319,7 @@ class GANModule(EmotalkModule):
         for name, w in weights.items():
             total = total + w * out[name]
         out["loss"] = total
-        return out
+        return out, {"l1": l1_w, **weights}
 
     # ---------------------------------------------------------------------------------------------- training
 
@@ -212,9 +335,15 @@ class GANModule(EmotalkModule):
         opts = self.optimizers()
         opts = opts if isinstance(opts, list) else [opts]
         fake = self.generator(batch.indiv_mels, batch.gen_input, self._emotion_input(batch))
-        losses = self.generator_losses(fake, batch, train=True)
+        losses, weights = self.generator_losses(fake, batch, train=True)
         total = losses["loss"]
         n = len(batch)
+        for i, name in enumerate(TERMS):
+            live = weights.get(name, 0.0) > 0
+            if live and int(self.term_from_step[i]) < 0:
+                self.term_from_step[i] = self.global_step
+                log.info("loss term %s live from global step %d (weight %g)", name, self.global_step, weights[name])
+            self.log(f"train/term_{name}", float(live), batch_size=n)
         labelled = batch.emotion >= 0
         if self.classifier is not None and self.hparams.train_classifier and bool(labelled.any()):
             ce = emotion_loss(self.classifier, batch.target[labelled], batch.emotion[labelled])
@@ -253,7 +382,17 @@ class GANModule(EmotalkModule):
     def _evaluate(self, batch: GeneratorBatch, stage: str) -> dict[str, torch.Tensor]:
         n = len(batch)
         fake = self.generator(batch.indiv_mels, batch.gen_input, self._emotion_input(batch))
-        losses = self.generator_losses(fake, batch, train=False)
+        losses, _ = self.generator_losses(fake, batch, train=False)
+        # Lower-face error against copy-the-reference: the reference window as the prediction is the trivial
+        # baseline a generator must beat (the mouth is what the audio decides).
+        h = fake.shape[-2] // 2
+        losses["l1_lower"] = l1_loss(fake[..., h:, :], batch.target[..., h:, :])
+        losses["l1_lower_copy_ref"] = l1_loss(batch.reference[..., h:, :], batch.target[..., h:, :])
+        if self.expert is not None:
+            # The expert's own loss on the real, in-sync target windows: the yardstick of the relative threshold.
+            losses["sync_real"] = sync_loss(self.expert, batch.target, batch.mel)
+            if stage == "val":
+                self.val_sync_real.update(losses["sync_real"], n)
         for k, v in losses.items():
             self.log(
                 f"{stage}/{'loss' if k == 'loss' else 'loss_' + k}", v, batch_size=n, sync_dist=True, prog_bar=k == "l1"
@@ -290,25 +429,36 @@ class GANModule(EmotalkModule):
     def on_validation_epoch_end(self) -> None:
         if self.expert is not None and self.val_sync.update_count > 0:
             mean_sync = self.val_sync.compute()
+            mean_real = self.val_sync_real.compute()
             self.val_sync.reset()
-            if (
-                not self.trainer.sanity_checking
-                and not bool(self.sync_switched)
-                and (float(mean_sync) < self.loss_cfg["sync_threshold"])
-            ):
+            self.val_sync_real.reset()
+            threshold = self.sync_threshold(float(mean_real))
+            self.log("val/sync_threshold", threshold, sync_dist=False)
+            if not self.trainer.sanity_checking and not bool(self.sync_switched) and float(mean_sync) < threshold:
                 self.sync_switched.fill_(True)
+                self.sync_switch_step.fill_(self.global_step)
                 log.info(
-                    "val sync loss %.3f < %.2f: sync weight α switched to %g for good (step %d)",
+                    "val sync loss %.3f < %.3f (%s): sync weight α switched to %g for good (step %d)",
                     float(mean_sync),
-                    self.loss_cfg["sync_threshold"],
+                    threshold,
+                    self.loss_cfg["sync_threshold_mode"],
                     self.loss_cfg["alpha"],
                     self.global_step,
                 )
         self.log("val/alpha", self.alpha, sync_dist=False)
+        self.log("val/sync_switch_step", float(self.sync_switch_step), sync_dist=False)
         if self.grid_batch is not None and not self.trainer.sanity_checking:
             root = Path(self.trainer.log_dir or self.trainer.default_root_dir)  # every rank: log_dir broadcasts
             if self.trainer.is_global_zero:
                 self.render_grid(root / "samples" / f"step_{self.global_step:07d}.png")
+
+    def sync_threshold(self, real_loss: float) -> float:
+        """The switch threshold: the paper's absolute value, or ``sync_threshold_rel`` x the expert's loss on real
+        in-sync windows (a small expert never reaches 0.75 even on real clips; its own real loss is what it can)."""
+        c = self.loss_cfg
+        if c["sync_threshold_mode"] == "relative":
+            return float(c["sync_threshold_rel"]) * real_loss
+        return float(c["sync_threshold"])
 
     @torch.no_grad()
     def render_grid(self, path: Path) -> Path:

@@ -44,17 +44,35 @@ class QualityDiscriminator(nn.Module):
         )
         self.binary_pred = nn.Sequential(nn.Conv2d(c(512), 1, 1, 1, 0), nn.Sigmoid())
 
-    def logits(self, face: Tensor) -> Tensor:
-        """Pre-sigmoid scores [B·T, 1]; the losses use these for numerically stable BCE."""
+    def _lower_halves(self, face: Tensor) -> Tensor:
         if face.dim() == 5:
             B, C, T, H, W = face.shape
             face = face.permute(2, 0, 1, 3, 4).reshape(T * B, C, H, W)  # (T*B, 3, H, W), time-major as reference
-        x = face[:, :, face.shape[2] // 2 :]  # lower half (N, 3, 48, 96)
+        return face[:, :, face.shape[2] // 2 :]  # lower half (N, 3, 48, 96)
+
+    def logits(self, face: Tensor) -> Tensor:
+        """Pre-sigmoid scores [B·T, 1]; the losses use these for numerically stable BCE."""
+        x = self._lower_halves(face)
         for block in self.face_encoder_blocks:
             x = block(x)
         return self.binary_pred[0](x).view(len(x), -1)
 
-    def forward(self, face: Tensor) -> Tensor:
+    def features(self, face: Tensor, taps: tuple[int, ...] = (0, 1, 2, 3)) -> list[Tensor]:
+        """Activations after encoder blocks `taps` (default 48x96 … 12x12): feature matching's inputs."""
+        x, out = self._lower_halves(face), []
+        for i, block in enumerate(self.face_encoder_blocks):
+            x = block(x)
+            if i in taps:
+                out.append(x)
+            if i >= max(taps):
+                break
+        return out
+
+    def forward(self, face: Tensor, return_features: bool = False) -> Tensor | list[Tensor]:
+        """Probabilities [B·T, 1]; ``return_features=True`` gives `features` (so `torch.func.functional_call`
+        can run either with detached weights)."""
+        if return_features:
+            return self.features(face)
         return self.binary_pred[1](self.logits(face))
 
 

@@ -1,5 +1,9 @@
 """Generator losses (mission.md §5): L1, VGG19 perceptual (reference-code.md §9), expert sync, emotion.
 
+Plus `feature_matching_loss`, the download-free stand-in for the perceptual term (``model.perceptual.kind``
+``disc_features`` or ``expert_features``): the same "compare deep features, not pixels" idea on networks the suite
+trains itself, under its own name so no table calls it VGG.
+
 torchvision cannot be installed here, so the VGG19 ``features`` stack is defined below with torchvision's layer
 indices; a torchvision ``vgg19-dcbb9e9d.pth`` state_dict (or one holding only ``features.*``) loads into it. No
 weights are downloaded: the user supplies the file, and a missing one raises `MissingWeightsError`.
@@ -16,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from emotalk.models.emotion import EmotionClassifier
-from emotalk.models.syncnet import SyncNet, cosine_loss
+from emotalk.models.syncnet import SyncNet, cosine_loss, stack_lower_half
 
 #: torchvision's configuration "E" (VGG19): conv widths, "M" = 2x2 max-pool.
 VGG19_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M")
@@ -149,6 +153,36 @@ class PerceptualLoss(nn.Module):
             target_feats = self.feature_maps(target)
         pred_feats = self.feature_maps(pred)
         return sum((F.mse_loss(p, t) for p, t in zip(pred_feats, target_feats, strict=True)), pred.new_zeros(()))
+
+
+def feature_matching_loss(pred_feats: list[Tensor], target_feats: list[Tensor]) -> Tensor:
+    """Mean over layers of the L1 feature distance, each normalised by the target features' mean magnitude.
+
+    pix2pixHD-style feature matching. The normalisation makes every layer count alike and the term's size
+    independent of the network's width or training state (VGG's raw pool features are orders of magnitude larger
+    than a small discriminator's), so one weight β means roughly the same for every ``kind``.
+    """
+    if not pred_feats or len(pred_feats) != len(target_feats):
+        raise ValueError(f"need matching non-empty feature lists, got {len(pred_feats)} and {len(target_feats)}")
+    pairs = zip(pred_feats, target_feats, strict=True)
+    terms = [(p - t.detach()).abs().mean() / (t.detach().abs().mean() + 1e-6) for p, t in pairs]
+    return torch.stack(terms).mean()
+
+
+def expert_face_features(syncnet: SyncNet, clip: Tensor, taps: tuple[int, ...] = (1, 4, 8, 11)) -> list[Tensor]:
+    """Activations of the expert SyncNet's face encoder (lower halves of [B, 3, T, 96, 96]) after blocks `taps`.
+
+    Default taps: the first conv and the 23x24, 12x12 and 6x6 stages (before the sync embedding collapses space).
+    """
+    x = stack_lower_half(clip)  # (B, 3*T, 48, 96)
+    out = []
+    for i, block in enumerate(syncnet.face_encoder):
+        x = block(x)
+        if i in taps:
+            out.append(x)
+        if i >= max(taps):
+            break
+    return out
 
 
 def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
