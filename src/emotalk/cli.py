@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data-summary": ("emotalk.data.summary", "summarise a preprocessed data set and draw a sample grid"),
     "train": ("emotalk.train", "train (Hydra; same as `python -m emotalk.train`)"),
     "infer": ("emotalk.infer.cli", "dub a video or photo with speech and an emotion"),
+    "export": ("emotalk.infer.export", "write a small (fp16) inference copy of a training checkpoint"),
     "evaluate": ("emotalk.evaluate.cli", "score experiments (LSE-D/C, FID, SSIM, PSNR, EmoAcc)"),
     "serve": ("emotalk.web.cli", "run the web demo and HTTP API"),
 }

@@ -209,7 +209,7 @@ def test_record_with_camera_and_microphone(browser: Any, server: ServerProcess) 
 
 
 def test_page_without_model(browser: Any, tmp_path: Path) -> None:
-    with ServerProcess(["--data-dir", "web"], cwd=tmp_path, env={"EMOTALK_CHECKPOINT": None}) as s:
+    with ServerProcess(["--data-dir", "web"], cwd=tmp_path, env={"EMOTALK_CHECKPOINT": "none"}) as s:
         page = page_for(browser, s.url)
         banner = page.locator("#server-status")
         banner.wait_for(state="visible")

@@ -15,7 +15,7 @@ import pytest
 from emotalk.web.loadtest import ServerProcess, load_test, self_signed_cert
 
 pytestmark = pytest.mark.media
-NO_DEFAULT_MODEL = {"EMOTALK_CHECKPOINT": None}
+NO_DEFAULT_MODEL = {"EMOTALK_CHECKPOINT": "none"}  # not even the shipped model
 
 
 def test_serve_without_checkpoint(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 import sys
 import time
 import traceback
@@ -43,8 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "timeline,face]; relative paths are relative to the CSV); rows whose output exists are skipped"
     )  # fmt: skip
     io.add_argument(
-        "--checkpoint", "-c", type=Path, default=os.environ.get("EMOTALK_CHECKPOINT"),
-        help="generator checkpoint: ours (.ckpt), EmoGen's or Wav2Lip's (default: $EMOTALK_CHECKPOINT)",
+        "--checkpoint", "-c", type=Path, default=None,
+        help="generator checkpoint: ours (.ckpt), EmoGen's or Wav2Lip's (default: $EMOTALK_CHECKPOINT, else the "
+        "real-face model shipped in the package)",
     )  # fmt: skip
     emo = p.add_argument_group("emotion")
     emo.add_argument("--emotion", "-e", default="neutral", help="angry|disgusted|fearful|happy|neutral|sad or a "
@@ -116,8 +116,12 @@ def _progress_bar(enabled: bool) -> Any:
 
 
 def _dubber(args: argparse.Namespace) -> Any:
+    from emotalk.infer.model import default_checkpoint
+
+    args.checkpoint, source = default_checkpoint(args.checkpoint)
     if not args.checkpoint:
         raise ConfigError("no generator checkpoint: pass --checkpoint (or set EMOTALK_CHECKPOINT)")
+    print(f"model: {args.checkpoint} ({source})", file=sys.stderr)
     import torch
 
     from emotalk.infer.pipeline import Dubber

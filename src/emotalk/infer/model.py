@@ -33,6 +33,29 @@ GENERATOR_WHERE = (
 )
 
 
+#: The default model that ships inside the package (docs/models/README.md, its model card beside the files).
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+SHIPPED_GENERATOR = SHIPPED_DIR / "realface_base_grid.ckpt"
+SHIPPED_EXPERT = SHIPPED_DIR / "syncnet_grid.ckpt"
+SHIPPED_NAME = "emotalk real-face base (lower-half lip-sync, trained on GRID s1; shipped default)"
+
+
+def default_checkpoint(explicit: Path | str | None = None) -> tuple[Path | None, str]:
+    """The generator to use and where the choice came from: the flag, $EMOTALK_CHECKPOINT, or the shipped model."""
+    import os
+
+    if explicit:
+        return Path(explicit), "--checkpoint"
+    env = os.environ.get("EMOTALK_CHECKPOINT")
+    if env and env.lower() == "none":  # explicitly no default model (a server that must say "no model")
+        return None, ""
+    if env:
+        return Path(env), "$EMOTALK_CHECKPOINT"
+    if SHIPPED_GENERATOR.is_file():
+        return SHIPPED_GENERATOR, SHIPPED_NAME
+    return None, ""
+
+
 class SpecMismatchError(ConfigError):
     """A checkpoint trained with other audio/video constants than the ones inference uses."""
 
@@ -70,16 +93,28 @@ class LoadedGenerator:
     def uses_emotion(self) -> bool:
         return self.net.use_emotion
 
-    @torch.inference_mode()
     def __call__(self, crops: np.ndarray, mels: np.ndarray, emotions: np.ndarray) -> np.ndarray:
-        """uint8 BGR crops [N, S, S, 3], mel windows [N, 80, 16], soft emotions [N, 6] → uint8 BGR [N, S, S, 3]."""
+        """uint8 BGR crops [N, S, S, 3], mel windows [N, 80, 16], soft emotions [N, 6] → uint8 BGR [N, S, S, 3].
+
+        Dubbing: each crop is both the masked target and its own reference (Wav2Lip's and EmoGen's inference).
+        """
+        return self.generate(crops, crops, mels, emotions)
+
+    @torch.inference_mode()
+    def generate(self, crops: np.ndarray, refs: np.ndarray, mels: np.ndarray, emotions: np.ndarray) -> np.ndarray:
+        """`__call__` with reference frames `refs` [N, S, S, 3] other than the crops (self-reenactment tests)."""
         dev = self.device
-        ref = torch.from_numpy(np.ascontiguousarray(crops)).to(dev).permute(0, 3, 1, 2).float().div_(255.0)
+
+        def tensor(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(x)).to(dev).permute(0, 3, 1, 2).float().div_(255.0)
+
+        target = tensor(crops)
+        ref = target if refs is crops else tensor(refs)
         if self.mask_mode == "full":  # EmoGen: the generator sees no part of the target (whole face redrawn)
-            masked = torch.zeros_like(ref)
+            masked = torch.zeros_like(target)
         else:  # Wav2Lip: lower half zeroed
-            masked = ref.clone()
-            masked[:, :, ref.shape[2] // 2 :] = 0
+            masked = target.clone()
+            masked[:, :, target.shape[2] // 2 :] = 0
         face = torch.cat([masked, ref], dim=1)  # (N, 6, S, S)
         if self.channels_last:
             face = face.contiguous(memory_format=torch.channels_last)
