@@ -21,6 +21,10 @@ class UnknownEmotionError(EmotalkError):
     """An emotion name or code that is not one of the six."""
 
 
+class AudioTooShortError(EmotalkError):
+    """The driving audio is shorter than one video frame: there is nothing to dub."""
+
+
 class MissingWeightsError(EmotalkError):
     """A weights or checkpoint file the user must supply is absent or of the wrong kind."""
 

@@ -34,18 +34,20 @@ from typing import Any
 import numpy as np
 
 import emotalk
-from emotalk.errors import ConfigError, MediaDecodeError, NoFaceError
+from emotalk.errors import AudioTooShortError, ConfigError, MediaDecodeError, NoFaceError
 from emotalk.ffmpeg import probe
 from emotalk.infer.audio import MelSource, n_output_frames
 from emotalk.infer.emotion import DEFAULT_CROSSFADE_S, EmotionSchedule
+from emotalk.infer.gating import FACE_REASONS, NO_FACE, FacePlan, GateSettings, analyze, build_plan, frame_energy
+from emotalk.infer.gating import summarize as gate_warnings
 from emotalk.infer.model import LoadedGenerator, load_generator
 from emotalk.infer.stream import (
-    NO_FACE,
     BatchTuner,
     FaceSelector,
     SegmentStats,
     StreamJob,
     StreamRunner,
+    Timer,
     part_path,
 )
 from emotalk.spec import DEFAULT_SPEC, AVSpec
@@ -77,7 +79,7 @@ class DubResult:
     summary_path: Path
     frames: int  # output frames
     generated: int
-    passed_through: dict[str, int]  # reason ("no_face", "silence") -> frames
+    passed_through: dict[str, int]  # reason (infer.gating: "no_face", "pose", …, "silence") -> frames
     passthrough_ranges: list[list[Any]]  # [first, last, reason] runs of passed-through frames (output indices)
     frames_with_face: int
     fps: float
@@ -104,6 +106,11 @@ class DubResult:
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage (its threads only)
     wall_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    face_warning: str = ""  # one line when many frames passed through or the only face is doubted ("" if fine)
+    face_mode: str = ""  # auto (the speaking face), largest, 2, left, …
+    shot_starts: list[int] = field(default_factory=list)  # first frame of each shot (cuts)
+    speakers: list[list[Any]] = field(default_factory=list)  # --face auto: [first, last, track, verdict]
+    gating: dict[str, Any] = field(default_factory=dict)  # the thresholds used (infer.gating.GateSettings)
 
     @property
     def frames_per_second(self) -> float:
@@ -170,6 +177,8 @@ class Dubber:
         crossfade: seconds over which emotion changes of a timeline ramp.
         allow_no_face: when no frame has a face, pass the whole video through instead of raising NoFaceError.
         detect_max_side, min_confidence, max_gap: face detection and tracking, as in preprocessing.
+        gating: which frames may be dubbed (confidence floor, size, landmarks, pose, transients, cuts, speaker;
+            `infer.gating.GateSettings`); its max_gap is this max_gap.
         workers: generator batches run at once, each in its own thread (default: 2 on CPU with 2+ cores, else 1).
         threads: torch intra-op threads per worker on CPU (default: cores // workers); set for the duration of
             each dub and restored after it.
@@ -190,6 +199,7 @@ class Dubber:
         detect_max_side: int = 320,
         min_confidence: float = 0.5,
         max_gap: int = 2,
+        gating: GateSettings | None = None,
         workers: int | None = None,
         threads: int | None = None,
         spec: AVSpec = DEFAULT_SPEC,
@@ -220,7 +230,13 @@ class Dubber:
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {workers}")
         self.threads = int(threads) if threads else max(1, cores // self.workers)
+        from dataclasses import replace
+
+        self.gating = replace(gating or GateSettings(), max_gap=int(max_gap))
         self._detector: Any = None
+        self._mesh: Any = None
+        #: `hook(frame index, boxes) -> boxes` applied to every frame's detections (tests inject false ones).
+        self.detect_hook: Callable[[int, list[Any]], list[Any]] | None = None
         self._lock = threading.Lock()
         #: Called (from the encoder thread) after each finished segment with its `SegmentStats`.
         self.on_segment: Callable[[SegmentStats], None] | None = None
@@ -240,10 +256,24 @@ class Dubber:
             self._detector = det
         return self._detector
 
+    def mesh(self) -> Any:
+        """The FaceMesh of the landmark, pose and speaker checks (built on first use, quietly)."""
+        if self._mesh is None:
+            from emotalk.video.faces import FaceMesh
+
+            with _quiet_stderr():
+                mesh = FaceMesh()
+                mesh.landmarks(np.zeros((64, 64, 3), np.uint8), np.array([8.0, 8.0, 56.0, 56.0]))
+            self._mesh = mesh
+        return self._mesh
+
     def close(self) -> None:
         if self._detector is not None:
             self._detector.close()
             self._detector = None
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None
 
     def __enter__(self) -> Dubber:
         return self
@@ -275,7 +305,8 @@ class Dubber:
             emotion: name ("happy"), CREMA-D code ("HAP") or index; the default outside timeline ranges.
             strength: 0..1, blends the emotion's one-hot with neutral.
             timeline: "START-END:EMOTION[@STRENGTH],..." in seconds (see infer.emotion).
-            face: which face: 1 = largest (default), 2 = second largest, …, or left/right/top/bottom/center.
+            face: which face: "auto" (default: the face that speaks the video's own audio, per shot; the largest
+                when the video has no audio), 1 = largest, 2 = second largest, …, or left/right/top/bottom/center.
             silence: "generate" (everywhere) or "keep" (original frames where the audio window is silent).
             watermark: draw a visible "SYNTHETIC · emotalk" label (the metadata tags are always written).
             colour_match: match each generated face's LAB mean/std to the original crop's.
@@ -331,7 +362,7 @@ class Dubber:
             raise MediaDecodeError(f"{video} has no video stream (an audio file was given as the video?)")
         if silence not in SILENCE_MODES:
             raise ConfigError(f"silence must be one of {', '.join(SILENCE_MODES)}, got {silence!r}")
-        selector = FaceSelector(face)
+        selector = FaceSelector("auto" if face is None else face)
         if vinfo.is_image:
             fps = STILL_FPS
         elif vinfo.fps:
@@ -352,8 +383,19 @@ class Dubber:
         t0 = time.perf_counter()
         wav = load_audio(audio_path, spec.sample_rate)
         t_audio = time.perf_counter() - t0
+        if len(wav) < spec.sample_rate / float(fps):
+            raise AudioTooShortError(
+                f"{audio_path} holds {1000 * len(wav) / spec.sample_rate:.1f} ms of audio, shorter than one video "
+                f"frame ({1000 / float(fps):.1f} ms at {float(fps):.3f} fps); give at least one frame of speech"
+            )
         n_out = n_output_frames(len(wav), float(fps), spec)
         width, height = vinfo.size
+        if even_size(width, height) != (width, height):
+            ow, oh = even_size(width, height)
+            warnings.append(
+                f"{width}x{height} is odd-sized, which H.264 (yuv420p) cannot hold: the output is {ow}x{oh}, the "
+                "last column/row repeated"
+            )
         if not self.model.uses_emotion and (schedule.ranges or emotion not in ("neutral", "NEU")):
             warnings.append(f"{self.checkpoint.name} is a Wav2Lip model without emotion input: emotion is ignored")
 
@@ -369,7 +411,7 @@ class Dubber:
             "audio": _file_id(audio_path),
             "checkpoint": _file_id(self.checkpoint),
             "emotion": [str(emotion), float(strength), timeline or "", self.crossfade],
-            "face": str(face),
+            "face": selector.describe(),
             "silence": [silence, self.silence_db],
             "watermark": bool(watermark),
             "colour_match": bool(colour_match),
@@ -378,6 +420,7 @@ class Dubber:
             "n_out": n_out,
             "fps": str(fps),
             "detect": [self.detect_max_side, self.min_confidence, self.max_gap],
+            "gating": self.gating.key(),
             "spec": spec.to_dict(),
         }
         key = json.loads(json.dumps(key))
@@ -402,6 +445,15 @@ class Dubber:
         mel = MelSource(wav, float(fps), spec)
         runner = None
         try:
+            report(0.01, "analyse")
+            plan, gate_timer, any_face = self._plan(
+                video, vinfo, audio, wav, fps, n_out, selector, silence, mel, warnings
+            )
+            if not any_face and not allow_no_face:
+                raise NoFaceError(
+                    f"no face found in any frame of {video}; use a video showing a face, or pass "
+                    "--allow-no-face to pass the whole video through"
+                )
             if skip_until < n_out:
                 job = StreamJob(
                     video=video,
@@ -413,18 +465,15 @@ class Dubber:
                     mel=mel,
                     schedule=schedule,
                     generator=self.model,
-                    detector=self.detector(),
-                    selector=selector,
+                    plan=plan,
                     work=work,
                     segment_frames=self.segment_frames,
                     skip_until=skip_until,
-                    silence_db=self.silence_db if silence == "keep" else None,
                     colour_match=colour_match,
                     paste_region="lower" if self.model.mask_mode == "lower_half" else "face",
                     watermark=watermark,
                     crf=self.crf,
                     preset=self.preset,
-                    max_gap=self.max_gap,
                     spec=spec,
                     tuner=self.tuner,
                     workers=self.workers,
@@ -435,11 +484,7 @@ class Dubber:
                 runner.run()
             segments = [SegmentStats.from_dict(d) for d in state["segments"]]
             totals = _totals(segments)
-            if totals["with_face"] == 0 and not allow_no_face:
-                raise NoFaceError(
-                    f"no face found in any frame of {video}; use a video showing a face, or pass "
-                    "--allow-no-face to pass the whole video through"
-                )
+            totals["with_face"] = sum(1 for c in plan.faces_per_frame if c)
             report(0.96, "mux")
             from emotalk.video.encode import mux
 
@@ -465,6 +510,12 @@ class Dubber:
 
         # ---- summary
         timings = dict(runner.timer.seconds) if runner else {}
+        cpu = dict(runner.timer.cpu) if runner else {}
+        for k, v in gate_timer.seconds.items():
+            timings[f"gate_{k}"] = v
+        for k, v in gate_timer.cpu.items():
+            cpu[f"gate_{k}"] = v
+        face_lines = gate_warnings(plan, self.gating)
         timings["audio"] = t_audio
         timings["mux"] = t_mux
         n_used = runner.n_video_frames if runner else 0
@@ -509,14 +560,82 @@ class Dubber:
             segments=n_segments,
             resumed_segments=resumed,
             timings={k: round(v, 4) for k, v in timings.items()},
-            cpu_seconds={k: round(v, 4) for k, v in (runner.timer.cpu if runner else {}).items()},
+            cpu_seconds={k: round(v, 4) for k, v in cpu.items()},
             wall_seconds=time.perf_counter() - t_start,
-            warnings=warnings + _passthrough_notes(totals, n_out),
+            warnings=warnings + plan.notes + _passthrough_notes(totals, n_out),
+            face_warning="; ".join(face_lines),
+            face_mode=plan.face_mode,
+            shot_starts=plan.shot_starts,
+            speakers=plan.speakers,
+            gating=asdict(self.gating),
         )
         _write_json(result.summary_path, {"emotalk": emotalk.__version__, **result.to_dict()})
         shutil.rmtree(work, ignore_errors=True)
         report(1.0, "done")
         return result
+
+    def _plan(
+        self,
+        video: Path,
+        vinfo: Any,
+        audio: str | Path | None,
+        wav: np.ndarray,
+        fps: Fraction,
+        n_out: int,
+        selector: FaceSelector,
+        silence: str,
+        mel: MelSource,
+        warnings: list[str],
+    ) -> tuple[FacePlan, Timer, bool]:
+        """The analysis pass (`infer.gating`): every frame's box or reason, before anything is generated."""
+        from emotalk.video.decode import VideoReader
+        from emotalk.video.shots import ShotDetector
+
+        timer = Timer()
+        reader = VideoReader(video, fps=25.0 if vinfo.is_image else None, max_side=640, info=vinfo)
+        width, height = vinfo.size
+        scale = (width / reader.width, height / reader.height)
+
+        def frames() -> Iterator[tuple[np.ndarray, bool]]:
+            """The stream's length rules: frames while the video lasts, then its last frame again."""
+            it = iter(reader)
+            last, ended = None, False
+            try:
+                for _ in range(n_out):
+                    if not ended:
+                        with timer.stage("decode"):
+                            frame = next(it, None)
+                        if frame is not None:
+                            last = frame
+                            yield frame, True
+                            continue
+                        ended = True
+                    if last is None:
+                        return
+                    yield last, False
+            finally:
+                it.close()
+
+        mesh = self.mesh() if self.gating.landmarks else None
+        analysis = analyze(
+            frames(), n_out, self.detector(), mesh, ShotDetector(self.gating.cut_threshold), self.gating,
+            scale=scale, frame_hw=(height, width), hook=self.detect_hook, timer=timer,
+        )  # fmt: skip
+        while len(analysis.faces) < n_out:  # a video that decodes to fewer frames than its header promised
+            analysis.faces.append([])
+            analysis.cuts.append(False)
+        energy = None
+        if selector.auto and vinfo.has_audio and not vinfo.is_image:
+            from emotalk.audio.load import load_audio
+
+            own = wav if audio is None else load_audio(video, self.spec.sample_rate)
+            energy = frame_energy(own, float(fps), n_out, self.spec.sample_rate)
+        silent = None
+        if silence == "keep":
+            silent = np.array([mel.rms_db(i) < self.silence_db for i in range(n_out)])
+        with timer.stage("plan"):
+            plan = build_plan(analysis, selector, self.gating, float(fps), energy, silent, self.spec.box_smoothing)
+        return plan, timer, any(analysis.faces)
 
     def _resume(self, work: Path, key: dict[str, Any]) -> list[SegmentStats]:
         """Finished segments of an earlier run with the same key (a contiguous prefix whose files exist)."""
@@ -574,6 +693,10 @@ def _passthrough_notes(totals: dict[str, Any], n_out: int) -> list[str]:
     n = totals["passed"].get(NO_FACE, 0)
     if n:
         notes.append(f"{n} of {n_out} frames had no face and were passed through unchanged")
+    others = {k: v for k, v in totals["passed"].items() if k in FACE_REASONS and k != NO_FACE}
+    if others:
+        why = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(others.items()))
+        notes.append(f"frames passed through by the face checks: {why}")
     return notes
 
 

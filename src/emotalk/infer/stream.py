@@ -1,10 +1,11 @@
 """The streaming dubbing engine: decode → detect → smooth → crop | generate | paste → encode, in bounded memory.
 
-Three threads overlap the stages (mission.md §6, issue #5):
+Before the stream starts, `infer.gating` has decided every frame (an analysis pass: detection, shot cuts, face
+mesh, speaker; issue #14): the box to dub, or why the frame passes through, and the generated face's alpha on a
+fade. Three threads then overlap the stages (mission.md §6, issue #5):
 
-* a **producer** decodes frames (ffmpeg pipe), detects faces (mediapipe), tracks and smooths the boxes
-  (`BoxTrack`: gap filling + centred moving average, exactly as preprocessing), crops the 96x96 faces and
-  attaches each frame's mel window and emotion vector;
+* a **producer** decodes frames (ffmpeg pipe), takes each frame's box from that `FacePlan`, crops the 96x96 faces
+  and attaches each frame's mel window and emotion vector;
 * the **main thread** batches the crops and hands each batch to one of `workers` generator threads (torch releases
   the GIL inside its kernels; on CPU, two single-threaded workers use two cores better than one two-threaded
   call, whose OpenMP barriers stall whenever another stage takes a core: benchmarks/inference.py);
@@ -38,15 +39,13 @@ import numpy as np
 
 from emotalk.data.preprocess import fill_gaps
 from emotalk.errors import ConfigError
+from emotalk.infer.gating import NO_FACE, FacePlan
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 from emotalk.video.crop import crop_face, draw_label, label_overlay, pad_box, paste_face
 from emotalk.video.faces import Box, smooth_boxes
 
 log = logging.getLogger(__name__)
 
-#: Reasons a frame is passed through untouched (the summary counts them).
-NO_FACE = "no_face"
-SILENCE = "silence"
 POSITIONS = ("largest", "left", "right", "top", "bottom", "center")
 
 
@@ -54,14 +53,16 @@ POSITIONS = ("largest", "left", "right", "top", "bottom", "center")
 
 
 class FaceSelector:
-    """Which of a frame's faces to dub: the N-th largest (1 = largest) or the one at a position.
+    """Which of a frame's faces to dub: the N-th largest (1 = largest), the one at a position, or ``auto``.
 
     Positions: left/right/top/bottom (the face whose centre is furthest that way), center (nearest the frame's
-    centre). A frame with fewer than N faces counts as a frame without a face.
+    centre). A frame with fewer than N faces counts as a frame without a face. ``auto``: the speaking face, chosen
+    per shot by `infer.gating` (it picks like ``largest`` per frame here).
     """
 
     def __init__(self, face: int | str | None = None) -> None:
-        if face is None or face == "largest":
+        self.auto = isinstance(face, str) and face.strip().lower() == "auto"
+        if face is None or face == "largest" or self.auto:
             self.rank, self.position = 1, None
         elif isinstance(face, int) or (isinstance(face, str) and face.strip().isdigit()):
             self.rank, self.position = int(face), None
@@ -70,15 +71,23 @@ class FaceSelector:
         elif isinstance(face, str) and face.strip().lower() in POSITIONS:
             self.rank, self.position = 1, face.strip().lower()
         else:
-            raise ConfigError(f"--face {face!r}: use a number (1 = largest face, 2 = second largest, …) or one of "
-                              f"{', '.join(POSITIONS)}")  # fmt: skip
+            raise ConfigError(f"--face {face!r}: use auto (the speaking face), a number (1 = largest face, 2 = second "
+                              f"largest, …) or one of {', '.join(POSITIONS)}")  # fmt: skip
+
+    def describe(self) -> str:
+        return "auto" if self.auto else (self.position or ("largest" if self.rank == 1 else str(self.rank)))
 
     def pick(self, faces: list[Box], frame_hw: tuple[int, int]) -> np.ndarray | None:
         """x1, y1, x2, y2 of the chosen face, or None. `faces` come largest first (FaceDetector)."""
+        k = self.pick_index(faces, frame_hw)
+        return None if k is None else faces[k].as_array()
+
+    def pick_index(self, faces: list[Box], frame_hw: tuple[int, int]) -> int | None:
+        """Index in `faces` (largest first) of the chosen face, or None."""
         if not faces:
             return None
         if self.position is None:
-            return faces[self.rank - 1].as_array() if len(faces) >= self.rank else None
+            return self.rank - 1 if len(faces) >= self.rank else None
         h, w = frame_hw
         key: dict[str, Callable[[Box], float]] = {
             "left": lambda b: b.center[0],
@@ -87,7 +96,7 @@ class FaceSelector:
             "bottom": lambda b: -b.center[1],
             "center": lambda b: (b.center[0] - w / 2) ** 2 + (b.center[1] - h / 2) ** 2,
         }
-        return min(faces, key=key[self.position]).as_array()
+        return min(range(len(faces)), key=lambda k: key[self.position](faces[k]))  # type: ignore[index]
 
 
 class BoxTrack:
@@ -154,6 +163,7 @@ class FrameItem:
     emotion: np.ndarray | None = None
     reason: str | None = None  # why it passes through (NO_FACE, SILENCE), None when generated
     face: np.ndarray | None = None  # the generated 96x96 face
+    alpha: float = 1.0  # the generated face's weight (< 1 on a fade at the edge of a dubbed stretch)
 
 
 @dataclass
@@ -275,18 +285,15 @@ class StreamJob:
     mel: Any  # infer.audio.MelSource
     schedule: Any  # infer.emotion.EmotionSchedule
     generator: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-    detector: Any  # video.faces.FaceDetector
-    selector: FaceSelector
+    plan: FacePlan  # per frame: box or reason, and alpha (infer.gating)
     work: Path
     segment_frames: int
     skip_until: int = 0
-    silence_db: float | None = None  # keep frames whose window is quieter than this (None: generate everywhere)
     colour_match: bool = True
     paste_region: str = "face"  # video.crop.PASTE_REGIONS: "lower" for lower-half (Wav2Lip-style) models
     watermark: bool = False
     crf: int = 18
     preset: str = "veryfast"
-    max_gap: int = 2
     spec: AVSpec = DEFAULT_SPEC
     tuner: BatchTuner | None = None
     workers: int = 1  # generator batches in flight at once (each in its own thread)
@@ -381,47 +388,31 @@ class StreamRunner:
             it.close()  # stops ffmpeg when the video is longer than the audio
 
     def _produce(self) -> None:
-        job, spec = self.job, self.job.spec
-        track_from = max(0, job.skip_until - (spec.box_smoothing // 2 + job.max_gap + 1))
-        track = BoxTrack(spec, job.max_gap, first=track_from)
-        pending: deque[tuple[int, np.ndarray]] = deque()
-        raw: np.ndarray | None = None
+        job = self.job
         frames = self._frames()
         try:
-            for i, frame, new in frames:
+            for i, frame, _ in frames:
                 if self.stop.is_set():
                     raise Stopped
-                if i < track_from:
-                    continue
-                if new or i == track_from:  # a repeated last frame keeps its detection
-                    with self.timer.stage("detect"):
-                        raw = job.selector.pick(job.detector.detect(frame), frame.shape[:2])
-                pending.append((i, frame))
-                for j, box in track.push(raw):
-                    self._emit(j, pending, box)
-            for j, box in track.finish():
-                self._emit(j, pending, box)
+                if i >= job.skip_until:
+                    self._emit(i, frame)
         finally:
             frames.close()
         self._put(self.q_in, None)
 
-    def _emit(self, j: int, pending: deque, box: np.ndarray) -> None:
+    def _emit(self, j: int, frame: np.ndarray) -> None:
         job = self.job
-        idx, frame = pending.popleft()
-        assert idx == j, (idx, j)
-        if j < job.skip_until:
-            return
+        plan = job.plan
         with self.timer.stage("crop"):
-            item = FrameItem(j, frame)
+            item = FrameItem(j, frame, reason=plan.reasons[j], alpha=float(plan.weights[j]))
+            box = plan.boxes[j]
             if not np.isnan(box).any():
                 padded = pad_box(box, frame.shape[:2], job.spec)
                 if padded[2] - padded[0] >= 2 and padded[3] - padded[1] >= 2:
                     item.box = padded
-            if item.box is None:
+            if item.box is None and item.reason is None:
                 item.reason = NO_FACE
-            elif job.silence_db is not None and job.mel.rms_db(j) < job.silence_db:
-                item.reason = SILENCE
-            else:
+            if item.reason is None:
                 item.crop = crop_face(frame, item.box, job.spec.img_size)
                 item.mel = job.mel.window(j)
                 item.emotion = job.schedule([j])[0]
@@ -461,6 +452,11 @@ class StreamRunner:
                             reference=item.crop if job.colour_match else None,
                             region=job.paste_region,
                         )
+                        if item.alpha < 1.0:  # fading in or out: blend towards the original inside the box
+                            x1, y1, x2, y2 = (int(v) for v in item.box)
+                            orig = item.frame[y1:y2, x1:x2].astype(np.float32)
+                            mixed = orig + item.alpha * (frame[y1:y2, x1:x2].astype(np.float32) - orig)
+                            frame[y1:y2, x1:x2] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
                     if overlay is not None:
                         draw_label(frame, overlay)
                 with self.timer.stage("encode"):

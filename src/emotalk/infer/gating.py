@@ -1,0 +1,515 @@
+"""Which frames may be dubbed, and with which face: per-frame gating, shot cuts and the speaking face (issue #14).
+
+A dub used to paint a mouth on whatever mediapipe boxed: a hand for a frame, a profile's cheek, the largest face
+of a listening audience. Before generating anything, one analysis pass (`analyze`) decodes the video at ≤ 640 px,
+detects every face, notes shot cuts (`video.shots`) and runs the face mesh on each plausible face's crop every
+`mesh_every` frames; `build_plan` then decides, for every output frame, the box to dub or why the frame passes
+through untouched:
+
+* ``no_face``: no face (or not the chosen one) in the frame;
+* ``low_confidence``: the detector's score is under `min_confidence`;
+* ``small_face``: the box's shorter side is under `min_face` pixels (the 96 px model would only blur it);
+* ``landmarks``: the face mesh finds no face in the box, or an implausible one (a hand, a cartoon, a mask);
+* ``pose``: yaw or pitch beyond `max_yaw`/`max_pitch` (the model saw near-frontal faces only);
+* ``transient``: a face that appears for fewer than `min_run` frames (a flickering false detection);
+* ``off_screen_speaker``: ``--face auto`` found faces, but none of them moves its mouth while the video's own
+  audio has speech (an audience listening to someone off screen);
+* ``silence``: ``--silence keep`` and the new audio is silent there.
+
+Boxes are gap-filled and smoothed only within a shot and within one face's run, so no box is carried or averaged
+across a cut; the face is chosen again after each cut. A dubbed stretch fades in and out over `fade` seconds
+where it borders passed-through frames of the same shot (the generated face's alpha ramps), instead of popping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from emotalk.data.preprocess import fill_gaps
+from emotalk.video.faces import Box, MeshGeometry, smooth_boxes
+
+log = logging.getLogger(__name__)
+
+NO_FACE = "no_face"
+LOW_CONFIDENCE = "low_confidence"
+SMALL_FACE = "small_face"
+LANDMARKS = "landmarks"
+POSE = "pose"
+TRANSIENT = "transient"
+OFF_SCREEN = "off_screen_speaker"
+SILENCE = "silence"
+#: Reasons that come from the faces (not from the audio): what the pass-through warning counts.
+FACE_REASONS = (NO_FACE, LOW_CONFIDENCE, SMALL_FACE, LANDMARKS, POSE, TRANSIENT, OFF_SCREEN)
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Thresholds of the face gating (CLI flags ``--min-face-confidence`` … and `Dubber` options).
+
+    Defaults: mediapipe scores real frontal faces 0.85-0.97 and falls to 0.6-0.75 for squeezed or partly hidden
+    ones; the mesh estimates the pose of the real clips in shared/media at |yaw| ≤ 17°, |pitch| ≤ 14°.
+    """
+
+    min_confidence: float = 0.6
+    min_face: int = 40  # pixels, shorter side of the detection box in the input frame
+    landmarks: bool = True  # run the face mesh (landmark, pose and speaker checks); False: detection only
+    max_yaw: float = 35.0
+    max_pitch: float = 30.0
+    mesh_every: int = 2  # frames between mesh runs within a shot (the first frame of a shot always runs)
+    max_faces: int = 4  # largest faces per frame given to the mesh
+    min_run: int = 3  # a face must be accepted on this many frames of a run to be dubbed
+    max_gap: int = 2  # missed frames interpolated inside a run (as preprocessing)
+    fade: float = 0.16  # seconds of alpha ramp at the edges of a dubbed stretch inside a shot
+    cut_threshold: float = 0.3  # histogram distance of a shot cut (video.shots)
+    speaker_window: float = 3.0  # seconds per speaker decision within a shot
+    min_mouth_std: float = 0.01  # mouth-opening std below which a face is not speaking
+    warn_share: float = 0.3  # warn when more than this share of frames passes through for face reasons
+
+    def key(self) -> list[Any]:
+        return [getattr(self, f) for f in self.__dataclass_fields__]
+
+
+@dataclass
+class Face:
+    """One detection in one frame, in input-frame pixels, with its mesh verdict when the mesh ran on it."""
+
+    box: np.ndarray  # x1, y1, x2, y2
+    score: float
+    geom: MeshGeometry | None = None
+    meshed: bool = False
+    track: int = -1
+
+    @property
+    def area(self) -> float:
+        return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
+
+    def as_box(self) -> Box:
+        return Box(*(float(v) for v in self.box[:4]), score=self.score)
+
+
+@dataclass
+class Analysis:
+    """Per output frame: its faces (largest first) and whether it starts a shot."""
+
+    faces: list[list[Face]]
+    cuts: list[bool]
+    frame_hw: tuple[int, int]
+
+    @property
+    def shot_starts(self) -> list[int]:
+        return [i for i, c in enumerate(self.cuts) if c]
+
+
+@dataclass
+class FacePlan:
+    """What the stream does with each output frame (`build_plan`)."""
+
+    boxes: np.ndarray  # [N, 4] smoothed face boxes (before `pad_box`), NaN where the frame passes through
+    reasons: list[str | None]
+    weights: np.ndarray  # [N] alpha of the generated face (1, or less on a fade)
+    shot_starts: list[int]
+    face_mode: str
+    notes: list[str] = field(default_factory=list)
+    speakers: list[list[Any]] = field(default_factory=list)  # [first, last, track or None, verdict] per window
+    landmark_doubts: int = 0  # frames whose chosen face failed the landmark check
+    tracks: int = 0  # distinct face tracks seen
+    faces_per_frame: list[int] = field(default_factory=list)  # detections per frame (before any check)
+
+
+# ---------------------------------------------------------------------------------------------------- analysis
+
+
+def analyze(
+    frames: Iterable[tuple[np.ndarray, bool]],
+    n_out: int,
+    detector: Any,
+    mesh: Any | None,
+    shots: Any,
+    settings: GateSettings,
+    scale: tuple[float, float] = (1.0, 1.0),
+    frame_hw: tuple[int, int] = (0, 0),
+    hook: Callable[[int, list[Box]], list[Box]] | None = None,
+    timer: Any | None = None,
+) -> Analysis:
+    """Detect, cut and mesh every output frame. `frames` yields (frame, is a new input frame) per output frame
+    (a repeated last frame keeps its faces); `scale` maps the decoded frame's pixels to the input's.
+
+    `hook(index, boxes)` may change a frame's detections (tests inject false detections through it).
+    """
+    import contextlib
+
+    def stage(name: str) -> Any:
+        return timer.stage(name) if timer is not None else contextlib.nullcontext()
+
+    sx, sy = scale
+    faces: list[list[Face]] = []
+    cuts: list[bool] = []
+    shot_start = 0
+    last: list[Face] = []
+    for i, (frame, new) in enumerate(frames):
+        if i >= n_out:
+            break
+        if not new:
+            faces.append(last)
+            cuts.append(False)
+            continue
+        with stage("cut"):
+            cut = bool(shots.push(frame))
+        if cut:
+            shot_start = i
+        with stage("detect"):
+            found = detector.detect(frame)
+        found = [Box(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy, b.score) for b in found]
+        if hook is not None:
+            found = sorted(hook(i, found), key=lambda b: b.area, reverse=True)
+        here = [Face(b.as_array().astype(np.float64), float(b.score)) for b in found]
+        if mesh is not None and (i - shot_start) % max(1, settings.mesh_every) == 0:
+            with stage("mesh"):
+                for f in here[: settings.max_faces]:
+                    if _cheap_reason(f, settings) is None:
+                        box = f.box / np.array([sx, sy, sx, sy])
+                        g = mesh.geometry(frame, box)
+                        f.geom = g  # ratios and angles: the same at any scale
+                        f.meshed = True
+        faces.append(here)
+        cuts.append(cut)
+        last = here
+    return Analysis(faces, cuts, frame_hw)
+
+
+def _cheap_reason(f: Face, s: GateSettings) -> str | None:
+    if f.score < s.min_confidence:
+        return LOW_CONFIDENCE
+    if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) < s.min_face:
+        return SMALL_FACE
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- tracks
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def link_tracks(faces: list[list[Face]], start: int, end: int, first_id: int, max_miss: int = 3) -> int:
+    """Give the faces of frames [start, end) (one shot) track ids by greedy IoU matching (≥ 0.3) with each track's
+    last box (a track survives `max_miss` frames without a match). Returns the next free id."""
+    active: dict[int, tuple[np.ndarray, int]] = {}
+    nxt = first_id
+    for i in range(start, end):
+        pairs = sorted(
+            ((_iou(f.box, box), k, t) for k, f in enumerate(faces[i]) for t, (box, _) in active.items()),
+            key=lambda p: -p[0],
+        )
+        used_f: set[int] = set()
+        used_t: set[int] = set()
+        for iou, k, t in pairs:
+            if iou < 0.3 or k in used_f or t in used_t:
+                continue
+            faces[i][k].track = t
+            used_f.add(k)
+            used_t.add(t)
+        for k, f in enumerate(faces[i]):
+            if k not in used_f:
+                f.track = nxt
+                nxt += 1
+            active[f.track] = (f.box, i)
+        active = {t: v for t, v in active.items() if i - v[1] <= max_miss}
+    return nxt
+
+
+# ---------------------------------------------------------------------------------------------------- speaker
+
+
+def frame_energy(wav: np.ndarray, fps: float, n: int, sample_rate: int = 16000) -> np.ndarray:
+    """Loudness (dBFS, floored at -60) of the audio under each of `n` frames, smoothed over 3 frames."""
+    wav = np.asarray(wav, np.float32)
+    out = np.full(n, -60.0)
+    for i in range(n):
+        a, b = int(i / fps * sample_rate), int((i + 1) / fps * sample_rate)
+        seg = wav[a:b].astype(np.float64)
+        if seg.size:
+            rms = float(np.sqrt(np.mean(seg * seg)))
+            out[i] = max(-60.0, 20 * np.log10(rms)) if rms > 0 else -60.0
+    padded = np.pad(out, 1, mode="edge")
+    return np.convolve(padded, np.ones(3) / 3, mode="valid")
+
+
+def _lag_corr(mouth: np.ndarray, energy: np.ndarray, max_lag: int = 3) -> float:
+    """Best Pearson correlation of a mouth series (NaN where not measured) with the energy, over ±max_lag frames
+    (recordings are often a frame or three out of sync)."""
+    idx = np.arange(len(mouth))
+    best = -1.0
+    for lag in range(-max_lag, max_lag + 1):
+        ok = ~np.isnan(mouth) & (idx + lag >= 0) & (idx + lag < len(energy))
+        a, b = mouth[ok], energy[idx[ok] + lag]
+        if len(a) < 6 or a.std() < 1e-9 or b.std() < 1e-9:
+            continue
+        best = max(best, float(np.corrcoef(a, b)[0, 1]))
+    return best
+
+
+def choose_speaker(
+    faces: list[list[Face]], lo: int, hi: int, energy: np.ndarray, s: GateSettings
+) -> tuple[int | None, str]:
+    """The speaking face's track in frames [lo, hi), and the verdict.
+
+    Verdicts: ``speaker`` (one face moves its mouth, or the one whose mouth follows the audio best among several
+    that do), ``off_screen`` (the audio has speech, enough faces were measured, none moves its mouth),
+    ``undecided`` (too little speech or too few measurements: the caller falls back).
+    """
+    e = energy[lo:hi]
+    speech = len(e) > 0 and float(e.max()) > -45.0 and float(e.std()) > 3.0
+    series: dict[int, np.ndarray] = {}
+    for i in range(lo, hi):
+        for f in faces[i]:
+            if f.meshed and f.geom is not None and f.geom.plausible:
+                series.setdefault(f.track, np.full(hi - lo, np.nan))[i - lo] = f.geom.mouth
+    measured = {t: m for t, m in series.items() if np.count_nonzero(~np.isnan(m)) >= 6}
+    if not speech or not measured:
+        return None, "undecided"
+    moving = {t: m for t, m in measured.items() if float(np.nanstd(m)) >= s.min_mouth_std}
+    if not moving:
+        return None, "off_screen"
+    if len(moving) == 1:
+        return next(iter(moving)), "speaker"
+    scores = {t: _lag_corr(m, e) for t, m in moving.items()}
+    return max(scores, key=lambda t: scores[t]), "speaker"
+
+
+# ---------------------------------------------------------------------------------------------------- the plan
+
+
+def build_plan(
+    analysis: Analysis,
+    selector: Any,
+    settings: GateSettings,
+    fps: float,
+    energy: np.ndarray | None = None,
+    silent: np.ndarray | None = None,
+    box_smoothing: int = 5,
+) -> FacePlan:
+    """Decide every frame (see the module's docstring).
+
+    Args:
+        selector: `infer.stream.FaceSelector`; its ``auto`` mode picks the speaker by `energy` (the video's own
+            audio, `frame_energy`), or the largest face when `energy` is None.
+        silent: [N] bool, frames to pass through for ``--silence keep``.
+    """
+    s = settings
+    faces, n = analysis.faces, len(analysis.faces)
+    starts = analysis.shot_starts or ([0] if n else [])
+    bounds = list(itertools.pairwise([*starts, n]))
+    next_id = 0
+    for a, b in bounds:
+        next_id = link_tracks(faces, a, b, next_id)
+    auto = getattr(selector, "auto", False)
+    mode = "auto" if auto else selector.describe()
+    notes: list[str] = []
+    chosen: list[Face | None] = [None] * n
+    reasons: list[str | None] = [None] * n
+    speakers: list[list[Any]] = []
+    use_speech = auto and energy is not None and s.landmarks
+    if auto and not use_speech and any(len(f) > 1 for f in faces):
+        if energy is None:
+            notes.append("the video has no speech of its own to find the speaker by: the largest face is dubbed")
+        else:
+            notes.append("face mesh off: --face auto dubs the largest face")
+    h, w = analysis.frame_hw
+    for a, b in bounds:
+        if use_speech:
+            assert energy is not None
+            shot_pick, shot_verdict = choose_speaker(faces, a, b, energy, s)
+            win = max(1, round(s.speaker_window * fps))
+            n_win = max(1, round((b - a) / win))
+            edges = np.linspace(a, b, n_win + 1).round().astype(int)
+            for lo, hi in itertools.pairwise(edges.tolist()):
+                pick, verdict = choose_speaker(faces, lo, hi, energy, s) if n_win > 1 else (shot_pick, shot_verdict)
+                if verdict == "undecided":
+                    pick, verdict = shot_pick, shot_verdict
+                if verdict == "undecided":  # no evidence either way: the face seen most (area x frames)
+                    pick, verdict = _largest_track(faces, lo, hi), "largest"
+                speakers.append([int(lo), int(hi) - 1, pick, verdict])
+                for i in range(lo, hi):
+                    if verdict == "off_screen":
+                        reasons[i] = OFF_SCREEN if faces[i] else NO_FACE
+                        continue
+                    chosen[i] = next((f for f in faces[i] if f.track == pick), None)
+        else:
+            for i in range(a, b):
+                k = selector.pick_index([f.as_box() for f in faces[i]], (h, w)) if faces[i] else None
+                chosen[i] = faces[i][k] if k is not None else None
+    if any(v == "off_screen" for *_, v in speakers):
+        notes.append("some shots show faces while someone off screen speaks: passed through (off_screen_speaker)")
+
+    # per-frame verdicts of the chosen face
+    accepted = np.zeros(n, bool)
+    doubts = 0
+    for i in range(n):
+        f = chosen[i]
+        if reasons[i] is not None:
+            continue
+        if f is None:
+            reasons[i] = NO_FACE
+            continue
+        why = _cheap_reason(f, s)
+        if why is None and s.landmarks:
+            g = _geometry(faces, i, f, bounds, 4 * max(1, s.mesh_every))
+            if g is None or not g.plausible:
+                why = LANDMARKS
+                doubts += 1
+            elif g.yaw > s.max_yaw or g.pitch > s.max_pitch:
+                why = POSE
+        reasons[i] = why
+        accepted[i] = why is None
+
+    # runs of one face within one shot: fill short gaps, drop transients, smooth (never across a cut or a change
+    # of face)
+    boxes = np.full((n, 4), np.nan)
+    for a, b in bounds:
+        seg_start, current = a, None
+        for i in range(a, b):
+            if accepted[i]:
+                track = chosen[i].track  # type: ignore[union-attr]
+                if current is not None and track != current:
+                    _finish_run(seg_start, i, chosen, accepted, reasons, boxes, s, box_smoothing)
+                    seg_start = i
+                current = track
+        _finish_run(seg_start, b, chosen, accepted, reasons, boxes, s, box_smoothing)
+    if silent is not None:
+        for i in range(n):
+            if reasons[i] is None and silent[i]:
+                reasons[i] = SILENCE
+                boxes[i] = np.nan
+    weights = _fade_weights(reasons, starts, n, max(0, round(s.fade * fps)))
+    return FacePlan(boxes, reasons, weights, starts, mode, notes, speakers, doubts, next_id, [len(f) for f in faces])
+
+
+def _finish_run(
+    a: int,
+    b: int,
+    chosen: list[Face | None],
+    accepted: np.ndarray,
+    reasons: list[str | None],
+    boxes: np.ndarray,
+    s: GateSettings,
+    window: int,
+) -> None:
+    """Frames [a, b) of one shot with one accepted face: interpolate gaps of ≤ max_gap between accepted frames,
+    reject runs with fewer than min_run accepted frames (reason transient) and smooth the boxes of the rest."""
+    if b <= a:
+        return
+    raw = np.full((b - a, 4), np.nan)
+    for i in range(a, b):
+        if accepted[i]:
+            raw[i - a] = chosen[i].box  # type: ignore[union-attr]
+    filled, was_filled = fill_gaps(raw, s.max_gap)
+    ok = ~np.isnan(filled).any(axis=1)
+    n_total = len(reasons)
+    k = 0
+    while k < len(ok):
+        if not ok[k]:
+            k += 1
+            continue
+        e = k
+        while e < len(ok) and ok[e]:
+            e += 1
+        real = int(np.count_nonzero(ok[k:e] & ~was_filled[k:e]))
+        if real < s.min_run and n_total >= s.min_run:
+            for j in range(k, e):
+                if not was_filled[j]:
+                    reasons[a + j] = TRANSIENT
+                accepted[a + j] = False
+            filled[k:e] = np.nan
+        else:
+            for j in range(k, e):
+                if was_filled[j]:
+                    reasons[a + j] = None  # a short miss inside a run: interpolated, as preprocessing
+            filled[k:e] = smooth_boxes(filled[k:e], window)
+        k = e
+    boxes[a:b] = filled
+
+
+def _geometry(
+    faces: list[list[Face]], i: int, f: Face, bounds: list[tuple[int, int]], max_distance: int
+) -> MeshGeometry | None:
+    """The mesh verdict of face `f` in frame i: its own, or that of the nearest meshed frame of its track in the
+    same shot (the mesh runs every `mesh_every` frames)."""
+    if f.meshed:
+        return f.geom
+    a, b = next((lo, hi) for lo, hi in bounds if lo <= i < hi)
+    for d in range(1, min(b - a, max_distance + 1)):
+        for j in (i - d, i + d):
+            if a <= j < b:
+                g = next((x for x in faces[j] if x.track == f.track and x.meshed), None)
+                if g is not None:
+                    return g.geom
+    return None
+
+
+def _largest_track(faces: list[list[Face]], lo: int, hi: int) -> int | None:
+    weight: dict[int, float] = {}
+    for i in range(lo, hi):
+        for f in faces[i]:
+            weight[f.track] = weight.get(f.track, 0.0) + f.area
+    return max(weight, key=lambda t: weight[t]) if weight else None
+
+
+def _fade_weights(reasons: list[str | None], starts: list[int], n: int, fade: int) -> np.ndarray:
+    """Alpha 1 on dubbed frames, ramping (k+1)/(fade+1) over the first/last `fade` frames of a dubbed stretch
+    where it borders passed-through frames of the same shot (a cut hides the change anyway)."""
+    w = np.ones(n)
+    if fade <= 0:
+        return w
+    start_set = set(starts)
+    i = 0
+    while i < n:
+        if reasons[i] is not None:
+            i += 1
+            continue
+        e = i
+        while e < n and reasons[e] is None:
+            e += 1
+        ramp_in = i > 0 and i not in start_set
+        ramp_out = e < n and e not in start_set
+        for k in range(min(fade, e - i)):
+            r = (k + 1) / (fade + 1)
+            if ramp_in:
+                w[i + k] = min(w[i + k], r)
+            if ramp_out:
+                w[e - 1 - k] = min(w[e - 1 - k], r)
+        i = e
+    return w
+
+
+def summarize(plan: FacePlan, settings: GateSettings) -> list[str]:
+    """One-line warnings about the plan: a large share of frames passed through, a doubted only face."""
+    n = len(plan.reasons)
+    out: list[str] = []
+    if not n:
+        return out
+    counts: dict[str, int] = {}
+    for r in plan.reasons:
+        if r in FACE_REASONS:
+            counts[r] = counts.get(r, 0) + 1
+    total = sum(counts.values())
+    if total > settings.warn_share * n:
+        why = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+        out.append(f"{total} of {n} frames ({100 * total / n:.0f} %) were passed through unchanged ({why})")
+    if plan.tracks == 1 and plan.landmark_doubts > 0.5 * n:
+        out.append(
+            "the only face failed the landmark check on most frames (a drawing, painting, mask or profile?): "
+            "it was left as it is"
+        )
+    return out
