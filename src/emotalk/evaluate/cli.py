@@ -7,7 +7,12 @@
 
     emotalk evaluate --lse-videos a.mp4 b.mp4 --syncnet-v2 weights/syncnet_v2.model [--min-track 25 | --cropped]
 
-The second form scores LSE-D / LSE-C of any videos (syncnet_python's calculate_scores_real_videos).
+    emotalk evaluate --dataset grid --data data/grid_pre --checkpoint G.ckpt --expert syncnet_grid.ckpt \
+        --speech a.wav b.wav [--others data/people_pre] [--max-clips 40] --out outputs/eval_grid
+
+The second form scores LSE-D / LSE-C of any videos (syncnet_python's calculate_scores_real_videos). The third is
+the real-face lip-sync protocol (evaluate/realface.py): self-reenactment against copy-the-reference, dubbing with
+other speech judged by the expert, lip leakage in silence, and other real people.
 A metric whose weights are not given is reported as "n/a (no <file>)"; the command lists them at the end.
 """
 
@@ -70,11 +75,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tsne-actor", default="1011", help="actor of the t-SNE figure (the paper's: 1011)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
     p.add_argument("--lse-videos", nargs="+", type=Path, metavar="VIDEO", help="only score LSE of these videos")
+    real = p.add_argument_group("real-face protocol (--dataset grid)")
+    real.add_argument("--dataset", choices=("crema_d", "grid"), default="crema_d", help="protocol (default crema_d)")
+    real.add_argument("--checkpoint", type=Path, help="generator (default: $EMOTALK_CHECKPOINT or the shipped model)")
+    real.add_argument("--expert", type=Path, help="expert SyncNet checkpoint (default: the shipped GRID expert)")
+    real.add_argument("--speech", nargs="+", type=Path, help="speech files of other speakers to dub with")
+    real.add_argument("--others", type=Path, help="preprocessed folder of other real people (never trained on)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.lse_videos:
         return _run_lse(args)
+    if args.dataset == "grid":
+        return _run_realface(args)
     missing = [f"--{n}" for n in ("experiments", "data", "raw") if not getattr(args, n)]
     if missing:
         raise ConfigError(f"emotalk evaluate needs {', '.join(missing)} (or --lse-videos to score single videos)")
@@ -125,6 +138,35 @@ def run(args: argparse.Namespace) -> int:
     for metric, note in sorted(results["unavailable"].items()):
         print(f"{metric}: {note}")
     print(f"results: {args.out / 'results.md'}, results.csv, results.json; figures in {args.out / 'figures'}")
+    return 0
+
+
+def _run_realface(args: argparse.Namespace) -> int:
+    from emotalk.evaluate.realface import evaluate_realface
+    from emotalk.infer.model import SHIPPED_EXPERT, default_checkpoint
+
+    checkpoint, source = default_checkpoint(args.checkpoint)
+    expert = args.expert or SHIPPED_EXPERT
+    missing = [n for n, v in (("--data", args.data), ("--speech", args.speech), ("--checkpoint", checkpoint)) if not v]
+    if missing:
+        raise ConfigError(f"emotalk evaluate --dataset grid needs {', '.join(missing)}")
+    for what, path in (("generator", checkpoint), ("expert", expert), *(("speech", p) for p in args.speech)):
+        if not Path(path).is_file():
+            raise ConfigError(f"{what} file not found: {path}")
+    print(f"model: {checkpoint} ({source}); expert: {expert}")
+    res = evaluate_realface(
+        checkpoint,
+        expert,
+        args.data,
+        args.speech,
+        args.out,
+        others=args.others,
+        max_clips=args.max_clips,
+        seed=args.seed,
+        device="cpu" if args.device == "auto" and not _cuda() else ("cuda" if args.device == "auto" else args.device),
+    )
+    print((args.out / "results.md").read_text())
+    print(f"results: {args.out / 'results.md'}, results.json, samples.png ({res.wall_seconds:.0f} s)")
     return 0
 
 

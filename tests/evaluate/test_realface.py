@@ -1,0 +1,120 @@
+"""The real-face protocol's arithmetic: offsets found by the sync judge, silence, leakage, back-and-forth frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emotalk.evaluate.realface import (
+    MouthMeter,
+    RealFaceResult,
+    SyncJudge,
+    leakage_ratio,
+    offset_and_confidence,
+    pingpong,
+    render_markdown,
+    silent_frames,
+)
+
+
+class AngleExpert(torch.nn.Module):
+    """A stand-in expert whose embeddings are unit vectors at an angle: the face's from the mean brightness of the
+    window's middle frame (lower half), the audio's from the mean of its mel window. Equal angles → cosine 1."""
+
+    def _vec(self, v: torch.Tensor) -> torch.Tensor:
+        a = v * (torch.pi / 2)
+        return torch.stack([torch.cos(a), torch.sin(a)], dim=1)
+
+    def embed_face(self, face: torch.Tensor) -> torch.Tensor:  # [B, 3, T, S, S] in [0, 1]
+        return self._vec(face[:, :, face.shape[2] // 2, face.shape[3] // 2 :].mean(dim=(1, 2, 3)))
+
+    def embed_audio(self, mel: torch.Tensor) -> torch.Tensor:  # [B, 1, 80, 16]
+        return self._vec(mel.mean(dim=(1, 2, 3)))
+
+
+def _clip(n: int, lag: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Frames whose lower-half brightness at frame t + 2 equals the audio level of frame t - lag."""
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(0.05, 0.95, n + 40)
+    frames = np.zeros((n, 96, 96, 3), np.uint8)
+    mels = np.zeros((n, 80, 16), np.float32)
+    for t in range(n):
+        frames[t, 48:] = np.uint8(round(level[20 + t - 2 - lag] * 255))
+        mels[t] = level[20 + t]
+    return frames, mels
+
+
+@pytest.mark.parametrize("lag", [0, 3, -4])
+def test_judge_finds_the_built_in_offset(lag: int) -> None:
+    frames, mels = _clip(80, lag)
+    off, conf = offset_and_confidence(SyncJudge(AngleExpert()).curve(frames, mels))
+    assert off == -lag or (lag == 0 and off == 0)
+    assert conf > 0.05
+
+
+def test_judge_confidence_is_low_for_unrelated_audio() -> None:
+    frames, _ = _clip(80, 0, seed=1)
+    _, mels = _clip(80, 0, seed=2)
+    _, conf_off = offset_and_confidence(SyncJudge(AngleExpert()).curve(frames, mels))
+    _, conf_on = offset_and_confidence(SyncJudge(AngleExpert()).curve(*_clip(80, 0, seed=1)))
+    assert conf_on > 2 * conf_off
+
+
+def test_pingpong_runs_back_and_forth_without_jumps() -> None:
+    idx = pingpong(4, 11)
+    assert idx.tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2]
+    assert pingpong(1, 3).tolist() == [0, 0, 0]
+
+
+def test_silence_and_leakage() -> None:
+    loud = np.array([-20.0, -21, -60, -70, -22, -np.inf, -19])
+    assert silent_frames(loud).tolist() == [False, False, True, True, False, True, False]
+    opening = np.array([0.3, 0.4, 0.05, 0.02, 0.35, np.nan, 0.3])
+    ratio = leakage_ratio(opening, silent_frames(loud))
+    assert ratio == pytest.approx(0.035 / 0.3375)
+    assert np.isnan(leakage_ratio(opening, np.zeros(7, bool)))
+
+
+def test_mouth_meter_sees_an_open_and_a_closed_real_mouth(tmp_path: Path) -> None:
+    """On real GRID crops: the widest-open frame of a spoken word measures more than a closed frame in silence."""
+    import os
+
+    grid = Path(os.environ.get("EMOTALK_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "datasets/grid"
+    if not (grid / "s1").is_dir():
+        pytest.skip(f"GRID corpus not found at {grid} (set EMOTALK_SHARED)")
+    from emotalk.cli import main as cli_main
+    from emotalk.data.clips import read_manifest
+    from emotalk.evaluate.realface import FaceClip
+
+    src = tmp_path / "g" / "s1"
+    (src / "video").mkdir(parents=True)
+    (src / "align").mkdir()
+    for sub, ext in (("video", "mp4"), ("align", "align")):
+        (src / sub / f"bbaf2n.{ext}").write_bytes((grid / "s1" / sub / f"bbaf2n.{ext}").read_bytes())
+    assert (
+        cli_main(["preprocess", "--dataset", "grid", "--input", str(tmp_path / "g"), "--out", str(tmp_path / "p")]) == 0
+    )
+    clip = FaceClip.load(tmp_path / "p", read_manifest(tmp_path / "p")[0])
+    meter = MouthMeter()
+    opening = meter(clip.faces)
+    meter.close()
+    assert np.isfinite(opening).mean() > 0.9
+    silent = np.zeros(len(opening), bool)
+    for a, b in clip.silences:
+        silent[a:b] = True
+    assert np.nanmax(opening[~silent]) > 2 * np.nanmedian(opening[silent])
+    assert leakage_ratio(opening, silent) < 0.8
+
+
+def test_markdown_names_the_baselines() -> None:
+    res = RealFaceResult("g.ckpt", "e.ckpt", 3)
+    res.reenactment = {"lower_ssim": 0.8, "lower_psnr": 25.0, "copy_reference_lower_ssim": 0.6,
+                       "copy_reference_lower_psnr": 20.0}  # fmt: skip
+    res.dubbing = {"in_sync_fraction": 0.9, "conf_mean": 0.2, "n": 3, "conf_vs_real": 0.95}
+    res.real = {"in_sync_fraction": 1.0, "conf_mean": 0.21, "n": 3}
+    res.leakage = {"dub_silent_over_speech": 0.3, "real_silent_over_speech": 0.25, "n_dubs": 3}
+    md = render_markdown(res)
+    assert "copy 0.600" in md and "90% of 3" in md and "95% of real" in md and "0.30" in md
