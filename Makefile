@@ -19,7 +19,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

@@ -4,6 +4,7 @@ cancelling, restart and expiry."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -119,6 +120,20 @@ async def test_no_checkpoint_still_serves(tmp_path: Path) -> None:
         spec = (await c.get("/openapi.json")).json()
         assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/result", "/api/health"} <= set(spec["paths"])
         assert {"413", "415", "422", "429", "503"} <= set(spec["paths"]["/api/jobs"]["post"]["responses"])
+
+
+async def test_docs_pages_use_only_local_assets(tmp_path: Path) -> None:
+    """/docs and /redoc work offline: every script, stylesheet, icon and spec they reference is served here."""
+    async with api(Settings(checkpoint=None, data_dir=tmp_path)) as c:
+        for page in ("/docs", "/redoc"):
+            html = (await c.get(page)).text
+            refs = re.findall(r"""(?:src|href|spec-url)=["']([^"']+)|\burl: *["']([^"']+)""", html)
+            urls = {a or b for a, b in refs}
+            assert any(u.endswith(".js") for u in urls), (page, urls)
+            for url in urls:
+                assert url.startswith("/") and not url.startswith("//"), f"{page} loads {url} from elsewhere"
+                r = await c.get(url)
+                assert r.status_code == 200 and r.content, (page, url, r.status_code)
 
 
 # ------------------------------------------------------------------------------------------------ input errors

@@ -29,6 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -236,7 +237,8 @@ def create_app(settings: Settings | None = None, *, runner: Runner | None = None
             await run_in_threadpool(manager.close)
             runner.close()
 
-    app = FastAPI(
+    # /docs and /redoc from assets in the fastapi-offline package, not a CDN: they work without the internet
+    app = FastAPIOffline(
         title="emotalk",
         version=emotalk.__version__,
         summary="Dub a face with new speech and a chosen emotion. Every output is synthetic and labelled so.",
