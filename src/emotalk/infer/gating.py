@@ -120,6 +120,7 @@ class FacePlan:
     landmark_doubts: int = 0  # frames whose chosen face failed the landmark check
     tracks: int = 0  # distinct face tracks seen
     faces_per_frame: list[int] = field(default_factory=list)  # detections per frame (before any check)
+    timer: Any = None  # the analysis pass's stage timings (infer.stream.Timer), when `Dubber.plan` made it
 
 
 # ---------------------------------------------------------------------------------------------------- analysis

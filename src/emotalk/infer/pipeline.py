@@ -574,6 +574,28 @@ class Dubber:
         report(1.0, "done")
         return result
 
+    def plan(
+        self,
+        video: str | Path,
+        audio: str | Path | None = None,
+        face: int | str | None = None,
+        silence: str = "generate",
+    ) -> FacePlan:
+        """Only the analysis pass of `dub`: what each frame of a dub of `video` with `audio` would get (box or
+        reason), without generating anything (for checks, tests and the benchmark of the gating's cost)."""
+        from emotalk.audio.load import load_audio
+
+        video = Path(video)
+        vinfo = probe(video)
+        fps = STILL_FPS if vinfo.is_image else exact_fps(vinfo.fps or 25.0)
+        wav = load_audio(Path(audio) if audio is not None else video, self.spec.sample_rate)
+        n_out = n_output_frames(len(wav), float(fps), self.spec)
+        mel = MelSource(wav, float(fps), self.spec)
+        selector = FaceSelector("auto" if face is None else face)
+        plan, timer, _ = self._plan(video, vinfo, audio, wav, fps, n_out, selector, silence, mel, [])
+        plan.timer = timer
+        return plan
+
     def _plan(
         self,
         video: Path,
