@@ -13,15 +13,13 @@ from emotalk.data.clips import read_manifest
 from emotalk.data.grid import list_grid, read_align, sentence_split, silent_spans, transcript
 from emotalk.data.sources import list_sources
 
-REPO = Path(__file__).resolve().parents[2]
-GRID = Path(os.environ.get("EMOTALK_SHARED", REPO.parent / "shared")) / "datasets" / "grid"
-
 
 @pytest.fixture(scope="module")
-def grid() -> Path:
-    if not (GRID / "s1" / "align").is_dir():
-        pytest.skip(f"GRID corpus not found at {GRID} (set EMOTALK_SHARED to the shared/ folder)")
-    return GRID
+def grid(datasets: Path, missing_resource) -> Path:
+    grid = datasets / "grid"
+    if not (grid / "s1" / "align").is_dir():
+        missing_resource(f"GRID corpus not found at {grid} (set EMOTALK_SHARED to the shared/ folder)")
+    return grid
 
 
 def test_align_words_and_silences_in_frames(grid: Path) -> None:

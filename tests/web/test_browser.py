@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urljoin
 
 import pytest
@@ -34,13 +34,16 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def browser(web_media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def browser(
+    web_media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, missing_resource: Callable[[str], NoReturn]
+) -> Iterator[Any]:
     exe = chromium_path()
     if exe is None:
-        pytest.skip("no Chromium here (apt-get install chromium, or set EMOTALK_CHROMIUM): browser tests skipped")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is in the dev extras: pip install -e .[dev]"
-    )
+        missing_resource("no Chromium here for the browser tests (apt-get install chromium, or set EMOTALK_CHROMIUM)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing_resource("playwright is in the dev extras: pip install -e .[dev]")
     d = tmp_path_factory.mktemp("fake_devices")
     camera = d / "face.y4m"  # Chromium's fake camera plays this real talking face in a loop
     flv = web_media["clip"]
