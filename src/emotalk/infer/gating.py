@@ -408,7 +408,8 @@ def _finish_run(
     window: int,
 ) -> None:
     """Frames [a, b) of one shot with one accepted face: interpolate gaps of ≤ max_gap between accepted frames,
-    reject runs with fewer than min_run accepted frames (reason transient) and smooth the boxes of the rest."""
+    reject runs without min_run consecutive accepted frames and with fewer than 2·min_run in all (reason
+    transient: flickering false detections) and smooth the boxes of the rest."""
     if b <= a:
         return
     raw = np.full((b - a, 4), np.nan)
@@ -426,8 +427,13 @@ def _finish_run(
         e = k
         while e < len(ok) and ok[e]:
             e += 1
-        real = int(np.count_nonzero(ok[k:e] & ~was_filled[k:e]))
-        if real < s.min_run and n_total >= s.min_run:
+        seen = ok[k:e] & ~was_filled[k:e]
+        real, longest, cur = int(seen.sum()), 0, 0
+        for v in seen:
+            cur = cur + 1 if v else 0
+            longest = max(longest, cur)
+        # a flicker: no min_run consecutive detections and few in all (a real face missed now and then has many)
+        if longest < s.min_run and real < 2 * s.min_run and n_total >= s.min_run:
             for j in range(k, e):
                 if not was_filled[j]:
                     reasons[a + j] = TRANSIENT
