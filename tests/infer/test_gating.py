@@ -194,8 +194,23 @@ def test_no_face_stretch_and_isolated_detections_are_never_dubbed(dubber, crema,
     got, inp = read_frames(out).astype(int), read_frames(video).astype(int)
     for i in range(15, 35):  # untouched
         assert np.abs(got[i] - inp[i]).mean() < 2.0, i
-    # the fade: the last dubbed frame before the stretch is closer to the input than a frame in the middle
-    assert np.abs(got[14] - inp[14]).mean() < np.abs(got[7] - inp[7]).mean()
+
+
+@pytest.mark.media
+def test_a_dubbed_stretch_fades_out_and_in_within_a_shot(dubber, crema, built, tmp_path):
+    """Silent audio from frame 30 of one shot (--silence keep): the generated face fades out before it."""
+    wav = own_audio(crema, 60)
+    wav[round(30 / float(FPS) * 16000) : round(45 / float(FPS) * 16000)] = 0
+    video = write_clip(built, "quiet.mp4", list(media_frames(crema, 60)), wav)
+    out = tmp_path / "quiet_dub.mp4"
+    r = dubber.dub(video, None, "happy", out, silence="keep")
+    s0, _, why = next(x for x in r.passthrough_ranges if x[0] > 20)  # the clip also starts quietly
+    assert why == "silence" and s0 <= 32 and r.shot_starts == [0]
+    got, inp = read_frames(out).astype(int), read_frames(video).astype(int)
+    with FaceDetector(max_side=320) as det:
+        x1, y1, x2, y2 = det.detect(inp[s0 - 10].astype(np.uint8))[0].as_array().astype(int)
+    change = {i: np.abs(got[i, y1:y2, x1:x2] - inp[i, y1:y2, x1:x2]).mean() for i in (s0 - 10, s0 - 1)}
+    assert change[s0 - 1] < 0.4 * change[s0 - 10], change  # the last dubbed frame: alpha 1/6
 
 
 @pytest.mark.media
@@ -258,7 +273,9 @@ def test_small_and_squeezed_faces_pass_through_with_a_warning(dubber, crema, bui
     assert r.passed_through.get(SMALL_FACE, 0) > 30 and "passed through" in r.face_warning
     squeezed = write_clip(built, "squeeze.mp4", [placed(f, 480, 360, (0.45, 1.0)) for f in a], own_audio(crema, 45))
     r = dubber.dub(squeezed, None, "happy", tmp_path / "squeeze_dub.mp4")
-    assert r.generated == 0 and max(r.passed_through, key=r.passed_through.get) == POSE
+    # a 0.45 squeeze fakes a ~60° turn; the mesh, which regularises the face's shape, puts most frames at 36-41°
+    # and a few just under the 35° limit, so nearly all (not all) frames pass through, most for the pose
+    assert r.generated <= 0.1 * 45 and max(r.passed_through, key=r.passed_through.get) == POSE
     normal = dubber.plan(write_clip(built, "normal.mp4", list(a), own_audio(crema, 45)))
     assert normal.reasons.count(None) == 45  # the same face unsqueezed is dubbed everywhere
 

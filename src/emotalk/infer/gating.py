@@ -137,6 +137,7 @@ def analyze(
     frame_hw: tuple[int, int] = (0, 0),
     hook: Callable[[int, list[Box]], list[Box]] | None = None,
     timer: Any | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Analysis:
     """Detect, cut and mesh every output frame. `frames` yields (frame, is a new input frame) per output frame
     (a repeated last frame keeps its faces); `scale` maps the decoded frame's pixels to the input's.
@@ -156,6 +157,8 @@ def analyze(
     for i, (frame, new) in enumerate(frames):
         if i >= n_out:
             break
+        if progress is not None and i % 25 == 0:
+            progress(i)
         if not new:
             faces.append(last)
             cuts.append(False)

@@ -445,10 +445,10 @@ class Dubber:
         mel = MelSource(wav, float(fps), spec)
         runner = None
         try:
-            report(0.01, "analyse")
             plan, gate_timer, any_face = self._plan(
-                video, vinfo, audio, wav, fps, n_out, selector, silence, mel, warnings
-            )
+                video, vinfo, audio, wav, fps, n_out, selector, silence, mel, warnings,
+                progress=lambda i: report(0.1 * i / n_out, "prepare"),
+            )  # fmt: skip
             if not any_face and not allow_no_face:
                 raise NoFaceError(
                     f"no face found in any frame of {video}; use a video showing a face, or pass "
@@ -478,7 +478,7 @@ class Dubber:
                     tuner=self.tuner,
                     workers=self.workers,
                     on_segment=segment_done,
-                    progress=lambda n: report(0.95 * (skip_until + n) / n_out, "dub"),
+                    progress=lambda n: report(0.1 + 0.85 * (skip_until + n) / n_out, "dub"),
                 )
                 runner = StreamRunner(job)
                 runner.run()
@@ -608,6 +608,7 @@ class Dubber:
         silence: str,
         mel: MelSource,
         warnings: list[str],
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[FacePlan, Timer, bool]:
         """The analysis pass (`infer.gating`): every frame's box or reason, before anything is generated."""
         from emotalk.video.decode import VideoReader
@@ -641,7 +642,7 @@ class Dubber:
         mesh = self.mesh() if self.gating.landmarks else None
         analysis = analyze(
             frames(), n_out, self.detector(), mesh, ShotDetector(self.gating.cut_threshold), self.gating,
-            scale=scale, frame_hw=(height, width), hook=self.detect_hook, timer=timer,
+            scale=scale, frame_hw=(height, width), hook=self.detect_hook, timer=timer, progress=progress,
         )  # fmt: skip
         while len(analysis.faces) < n_out:  # a video that decodes to fewer frames than its header promised
             analysis.faces.append([])
