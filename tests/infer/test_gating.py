@@ -326,3 +326,20 @@ def test_bad_gate_settings_are_config_errors():
         FaceSelector("middle")
     assert FaceSelector("auto").auto and FaceSelector("auto").describe() == "auto"
     assert FPS.numerator == 30000
+
+
+@pytest.mark.media
+def test_cli_warns_in_one_line(capsys, tiny_ckpt, crema, built, tmp_path):
+    from emotalk.cli import main
+
+    a = media_frames(crema, 30)
+    small = write_clip(built, "small_cli.mp4", [placed(f, 480, 360, (0.3, 0.3)) for f in a], own_audio(crema, 30))
+    out = tmp_path / "cli.mp4"
+    code = main(["infer", "-i", str(small), "-c", str(tiny_ckpt), "-o", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    warnings = [ln for ln in err.splitlines() if ln.startswith("warning:")]
+    assert code == 0 and len(warnings) == 1 and "passed through unchanged (small face" in warnings[0], err
+    assert json.loads(summary_path_for(out).read_text())["face_warning"] in warnings[0]
+    code = main(["infer", "-i", str(small), "-c", str(tiny_ckpt), "-o", str(tmp_path / "b.mp4"), "--no-progress",
+                 "--min-face", "10"])  # fmt: skip
+    assert code == 0 and "small face" not in capsys.readouterr().err  # the floor is a setting
