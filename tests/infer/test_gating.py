@@ -96,6 +96,7 @@ def test_each_check_has_its_reason():
         LANDMARKS: face(100, geom=None),
         "landmarks_odd": face(100, geom=odd),
         POSE: face(100, geom=turned),
+        "pose_odd": face(100, geom=MeshGeometry(True, 5.0, 5.0, 0.05, 1.0, roll=100.0)),  # tilted on its side
     }
     for name, f in cases.items():
         p = plan_of([[Face(f.box, f.score, f.geom, True)] for _ in range(10)], settings=s)

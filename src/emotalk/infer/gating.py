@@ -10,7 +10,8 @@ through untouched:
 * ``low_confidence``: the detector's score is under `min_confidence`;
 * ``small_face``: the box's shorter side is under `min_face` pixels (the 96 px model would only blur it);
 * ``landmarks``: the face mesh finds no face in the box, or an implausible one (a hand, a cartoon, a mask);
-* ``pose``: yaw or pitch beyond `max_yaw`/`max_pitch` (the model saw near-frontal faces only);
+* ``pose``: yaw, pitch or roll beyond `max_yaw`/`max_pitch`/`max_roll` (the model saw upright, near-frontal
+  faces only);
 * ``transient``: a face that appears for fewer than `min_run` frames (a flickering false detection);
 * ``off_screen_speaker``: ``--face auto`` found faces, but none of them moves its mouth while the video's own
   audio has speech (an audience listening to someone off screen);
@@ -61,12 +62,13 @@ class GateSettings:
     landmarks: bool = True  # run the face mesh (landmark, pose and speaker checks); False: detection only
     max_yaw: float = 35.0
     max_pitch: float = 30.0
+    max_roll: float = 30.0  # in-plane tilt (an upside-down face is 180)
     mesh_every: int = 2  # frames between mesh runs within a shot (the first frame of a shot always runs)
     max_faces: int = 4  # largest faces per frame given to the mesh
     min_run: int = 3  # a face must be accepted on this many frames of a run to be dubbed
     max_gap: int = 2  # missed frames interpolated inside a run (as preprocessing)
     fade: float = 0.16  # seconds of alpha ramp at the edges of a dubbed stretch inside a shot
-    cut_threshold: float = 0.3  # histogram distance of a shot cut (video.shots)
+    cut_threshold: float = 0.15  # histogram distance of a shot cut (video.shots)
     speaker_window: float = 3.0  # seconds per speaker decision within a shot
     min_mouth_std: float = 0.01  # mouth-opening std below which a face is not speaking
     warn_share: float = 0.3  # warn when more than this share of frames passes through for face reasons
@@ -373,7 +375,7 @@ def build_plan(
             if g is None or not g.plausible:
                 why = LANDMARKS
                 doubts += 1
-            elif g.yaw > s.max_yaw or g.pitch > s.max_pitch:
+            elif g.yaw > s.max_yaw or g.pitch > s.max_pitch or abs(g.roll) > s.max_roll:
                 why = POSE
         reasons[i] = why
         accepted[i] = why is None

@@ -147,6 +147,7 @@ class MeshGeometry:
     pitch: float
     mouth: float
     overlap: float  # share of the mesh's box inside the detection's box
+    roll: float = 0.0  # degrees the eye line is tilted from horizontal (±180: upside down)
 
 
 def mesh_geometry(points: np.ndarray, box: np.ndarray) -> MeshGeometry:
@@ -180,7 +181,8 @@ def mesh_geometry(points: np.ndarray, box: np.ndarray) -> MeshGeometry:
     overlap = inter / max((mx2 - mx1) * (my2 - my1), 1e-6)
     mouth = float(np.linalg.norm((p[_LIP_BOTTOM] - p[_LIP_TOP])[:2])) / height
     plausible = bool(ordered and between and overlap >= 0.5 and 0.4 <= aspect <= 1.4)
-    return MeshGeometry(plausible, float(yaw), float(pitch), mouth, float(overlap))
+    roll = float(np.degrees(np.arctan2(-up[0], -up[1])))  # 0 when the face's up is the image's up (-y)
+    return MeshGeometry(plausible, float(yaw), float(pitch), mouth, float(overlap), roll)
 
 
 class FaceMesh:

@@ -22,6 +22,7 @@
     resultTitle: $("result-title"),
     result: $("result"),
     resultCaption: $("result-caption"),
+    faceWarning: $("face-warning"),
     download: $("download"),
   };
   const media = {
@@ -409,6 +410,8 @@
     const emo = (job.options && job.options.description) || job.options.emotion;
     els.resultCaption.textContent = `AI-generated (synthetic) video made with emotalk: emotion ${emo}${secs}. ` +
       "Keep this label when you share it.";
+    els.faceWarning.textContent = r.face_warning ? `Warning: ${r.face_warning}.` : "";
+    els.faceWarning.hidden = !r.face_warning;
     els.resultSection.hidden = false;
     els.resultTitle.focus();
   }
