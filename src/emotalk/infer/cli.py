@@ -53,8 +53,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     emo.add_argument("--timeline", help='emotion over time, "START-END:EMOTION[@STRENGTH],..." in seconds')
     emo.add_argument("--crossfade", type=float, default=0.3, help="seconds over which timeline changes ramp")
     faces = p.add_argument_group("faces and frames")
-    faces.add_argument("--face", default=None, help="which face: 1 = largest (default), 2 = second largest, …, "
-                       "or left|right|top|bottom|center")  # fmt: skip
+    faces.add_argument("--face", default=None, help="which face: auto (default: per shot, the face that speaks the "
+                       "video's own audio; the largest without it), 1 = largest, 2 = second largest, …, or "
+                       "left|right|top|bottom|center")  # fmt: skip
+    gate = p.add_argument_group("face checks (frames that fail pass through untouched; docs/inference.md)")
+    gate.add_argument("--min-face-confidence", type=float, default=0.6, help="detector score floor (0.6)")
+    gate.add_argument("--min-face", type=int, default=40, help="smallest face box side in pixels (40)")
+    gate.add_argument("--max-yaw", type=float, default=35.0, help="largest head turn in degrees (35)")
+    gate.add_argument("--max-pitch", type=float, default=30.0, help="largest head tilt up/down in degrees (30)")
+    gate.add_argument("--max-roll", type=float, default=30.0, help="largest in-plane head tilt in degrees (30)")
+    gate.add_argument("--no-landmarks", dest="landmarks", action="store_false", help="no face-mesh checks (landmarks, "
+                      "pose, speaker): detection only")  # fmt: skip
+    gate.add_argument("--mesh-every", type=int, default=2, help="run the face mesh every N frames (2)")
+    gate.add_argument("--min-run", type=int, default=3, help="frames a face must last to be dubbed (3)")
+    gate.add_argument("--fade", type=float, default=0.16, help="seconds of fade at the edges of a dubbed stretch")
+    gate.add_argument("--cut-threshold", type=float, default=0.15, help="histogram distance of a shot cut (0.15)")
     faces.add_argument("--allow-no-face", action="store_true", help="pass a video without any face through "
                        "instead of failing")  # fmt: skip
     faces.add_argument(
@@ -138,7 +151,29 @@ def _dubber(args: argparse.Namespace) -> Any:
         silence_db=args.silence_db,
         crossfade=args.crossfade,
         allow_no_face=args.allow_no_face,
+        gating=gate_settings(args),
     )
+
+
+def gate_settings(args: argparse.Namespace) -> Any:
+    """`GateSettings` from the face-check flags (a bad value is a ConfigError)."""
+    from emotalk.infer.gating import GateSettings
+
+    g = GateSettings(
+        min_confidence=args.min_face_confidence,
+        min_face=args.min_face,
+        landmarks=args.landmarks,
+        max_yaw=args.max_yaw,
+        max_pitch=args.max_pitch,
+        max_roll=args.max_roll,
+        mesh_every=args.mesh_every,
+        min_run=args.min_run,
+        fade=args.fade,
+        cut_threshold=args.cut_threshold,
+    )
+    if not 0 <= g.min_confidence <= 1 or g.min_face < 0 or g.mesh_every < 1 or g.min_run < 1 or g.fade < 0:
+        raise ConfigError("face checks: --min-face-confidence in 0..1, --min-face/--fade >= 0, --mesh-every >= 1")
+    return g
 
 
 def _dub_one(dubber: Any, progress: Any, label: str, **kw: Any) -> Any:
@@ -204,6 +239,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     for w in result.warnings:
         print(f"note: {w}", file=sys.stderr)
+    if result.face_warning:
+        print(f"warning: {result.face_warning}", file=sys.stderr)
     print(_describe(result))
     return 0
 
