@@ -14,7 +14,15 @@ TINY := scale=tiny data.root=$(abspath $(PRE)) logger=csv print_config=false
 export WANDB_MODE ?= offline
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo data test test-all bench ablations lint clean
+GRID ?= ../shared/datasets/grid
+GRID_PRE ?= data/grid_pre
+MODELS := src/emotalk/assets/models
+REAL := scale=tiny data.root=$(abspath $(GRID_PRE)) logger=csv print_config=false data.num_workers=1
+REAL_EXPERT ?= trainer.max_epochs=15 data.samples_per_epoch=2048 model.lr=5e-4 data.batch_size=32 augment=none
+REAL_WARMUP ?= trainer.max_epochs=8 data.samples_per_epoch=1024
+REAL_SYNC ?= trainer.max_epochs=8 data.samples_per_epoch=1024
+
+.PHONY: install demo demo-real data test test-all bench ablations realface lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,14 +32,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Synthetic CREMA-D -> preprocessing -> sample grid -> tiny expert, classifier and smoke generator -> a dub.
-demo: data
+## A real face dubbed by the shipped model, then: synthetic CREMA-D -> preprocessing -> sample grid -> tiny expert,
+## classifier and smoke generator -> a dub.
+demo: demo-real data
 	$(PY) -m emotalk.train experiment=syncnet $(TINY) trainer.max_epochs=6 model.lr=5e-4 data.batch_size=32
 	$(PY) -m emotalk.train experiment=emotion_classifier $(TINY) trainer.max_epochs=6 model.lr=5e-4 data.batch_size=32
 	$(PY) -m emotalk.train experiment=smoke $(TINY) trainer.max_epochs=3
 	$(VENV)/bin/emotalk infer --video $(DATA)/VideoFlash/1011_IEO_NEU_XX.flv --audio $(DATA)/AudioWAV/1011_IEO_ANG_HI.wav \
 		--emotion happy --checkpoint outputs/stages_tiny/smoke.ckpt --out $(OUT)/dubbed_happy.mp4
 	@echo "demo: data summary + sample grid in $(OUT)/, training runs in outputs/train/, dub in $(OUT)/dubbed_happy.mp4"
+
+## The shipped real-face model dubs a held-out GRID sentence with another one's speech, plus a before/after picture.
+demo-real: install
+	$(VENV)/bin/emotalk infer --video examples/grid_s1_bbwg1s.mp4 --audio examples/grid_s1_bgit7a.mp4 \
+		--out $(OUT)/real_dub.mp4 --compare $(OUT)/real_before_after.png --no-progress
 
 data: install
 	$(VENV)/bin/emotalk synth --out $(DATA) --actors 24 --seed 0
@@ -44,6 +58,19 @@ ABL_DATA = $(if $(filter command line,$(origin DATA)),$(DATA),$(PRE))
 ablations: install
 	test -d $(ABL_DATA) || $(MAKE) data
 	$(PY) experiments/ablations.py --data $(ABL_DATA) --raw $(RAW) --scale $(SCALE) $(if $(LRS2),--lrs2 $(LRS2),)
+
+## The shipped real-face model (src/emotalk/assets/models/MODEL_CARD.md), from the shared GRID corpus, on 2 CPU cores:
+## GRID -> expert SyncNet -> L1 warm-up of the lower-half generator -> the same with the expert's sync term -> export.
+realface: install
+	test -f $(GRID_PRE)/manifest.jsonl || $(VENV)/bin/emotalk preprocess --dataset grid --input $(GRID) --out $(GRID_PRE) --workers 2
+	$(PY) -m emotalk.train experiment=syncnet_grid $(REAL) $(REAL_EXPERT) test=true data.test_windows_per_clip=80
+	$(PY) -m emotalk.train experiment=base_grid $(REAL) $(REAL_WARMUP) model.expert=null experiment_name=base_grid_warmup \
+		publish_stage=false hydra.run.dir=outputs/train/base_grid_warmup/last
+	$(PY) -m emotalk.train experiment=base_grid $(REAL) $(REAL_SYNC) pretrain=whole \
+		pretrain.checkpoint=$(abspath outputs/train/base_grid_warmup/last/checkpoints/last.ckpt)
+	$(VENV)/bin/emotalk export -c outputs/stages_tiny/syncnet_grid.ckpt -o $(MODELS)/syncnet_grid.ckpt
+	$(VENV)/bin/emotalk export -c outputs/stages_tiny/base_grid.ckpt -o $(MODELS)/realface_base_grid.ckpt
+	$(PY) -m emotalk.bench --only realface --out outputs/realface_bench
 
 test: install
 	$(PY) -m pytest -q -m "not slow"

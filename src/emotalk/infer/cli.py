@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     io.add_argument("--video", "-i", type=Path, help="video file (any container ffmpeg reads) or a still image")
     io.add_argument("--audio", "-a", type=Path, help="speech: any audio or video file (default: the video's own)")
     io.add_argument("--out", "-o", type=Path, help="output MP4")
+    io.add_argument("--compare", type=Path, metavar="PNG", help="also write a before/after picture of the dub")
     io.add_argument(
         "--batch", type=Path, metavar="CSV", help="run every row of a CSV (video,audio,emotion,output[,strength,"
         "timeline,face]; relative paths are relative to the CSV); rows whose output exists are skipped"
@@ -242,6 +243,10 @@ def _run(args: argparse.Namespace) -> int:
     if result.face_warning:
         print(f"warning: {result.face_warning}", file=sys.stderr)
     print(_describe(result))
+    if args.compare:
+        from emotalk.infer.compare import before_after
+
+        print(f"before/after: {before_after(args.video, args.out, args.compare)}")
     return 0
 
 
