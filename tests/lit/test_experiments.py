@@ -70,6 +70,22 @@ def test_stage_checkpoints_configure_the_modules(run_train, tiny_stages):
     assert all(p.requires_grad for p in m.generator.audio_encoder.parameters())
 
 
+def test_pretrain_whole_starts_from_every_generator_weight(tiny_stages):
+    """The warm-up → expert hand-off (the shipped real-face recipe): all weights, not just the encoder."""
+    from emotalk.lit.gan import GANModule
+    from emotalk.lit.stages import load_net
+
+    ckpt = str(tiny_stages / "base_lrs2_fullface.ckpt")
+    gen = load_net(ckpt, "generator", "base", "base_lrs2_fullface")
+    m = GANModule(generator={"width": 0.25, "emotion": False}, pretrain={"mode": "whole", "checkpoint": ckpt})
+    sd = m.generator.state_dict()
+    assert sd.keys() == gen.state_dict().keys()
+    assert all(torch.equal(sd[k], v) for k, v in gen.state_dict().items())
+    assert all(p.requires_grad for p in m.generator.parameters())  # nothing frozen
+    with pytest.raises(RuntimeError, match=r"size mismatch|Missing key|Unexpected key"):
+        GANModule(generator={"width": 0.25, "emotion": True}, pretrain={"mode": "whole", "checkpoint": ckpt})
+
+
 def test_a_missing_stage_names_the_experiment_that_makes_it(run_train, tmp_path):
     with pytest.raises(ConfigError, match="experiment=syncnet"):
         run_train(["experiment=seq", *FDR], stages=tmp_path / "empty")

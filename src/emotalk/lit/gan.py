@@ -81,7 +81,8 @@ class GANModule(EmotalkModule):
             ``disc_features`` matches the quality discriminator's features (the discriminator is then trained
             alongside, its adversarial weight unchanged); ``expert_features`` matches the frozen expert's
             face-encoder features (lower halves only).
-        pretrain: {mode: none | init | frozen, checkpoint}: PRE initialises (and may freeze) the face encoder
+        pretrain: {mode: none | init | frozen | whole, checkpoint}: PRE initialises (and may freeze) the face encoder;
+            `whole` starts every generator weight from another run's checkpoint (same architecture)
             from a base model.
         quality_disc: train Wav2Lip's visual-quality discriminator too (weight ``loss.adversarial``).
         train_classifier: update the classifier on real clips during training (EmoGen); False keeps it fixed.
@@ -163,8 +164,12 @@ class GANModule(EmotalkModule):
 
             path = require(pre["checkpoint"], "base model", "base_lrs2_fullface")
             load_face_encoder(self.generator, path, freeze=pre["mode"] == "frozen")
+        elif pre["mode"] == "whole":  # every generator weight from an earlier run (e.g. an L1-only warm-up)
+            self.generator.load_state_dict(
+                load_net(pre["checkpoint"], "generator", "warm-up generator", "base_grid").state_dict()
+            )
         elif pre["mode"] != "none":
-            raise ValueError(f"pretrain.mode must be none, init or frozen, got {pre['mode']!r}")
+            raise ValueError(f"pretrain.mode must be none, init, frozen or whole, got {pre['mode']!r}")
         # α's one-way switch (mission.md §5): module state, checkpointed and restored on resume.
         self.register_buffer("sync_switched", torch.zeros((), dtype=torch.bool))
         # Term accounting: the global step of the switch and of each term's first live step (-1: never).
