@@ -14,7 +14,10 @@ Rows:
 * per stage (decode, detect, crop, generate, paste, encode): CPU ms per frame of the thread that runs it, and
   wall ms per frame (stages overlap, so wall times do not add up);
 * the generator alone at batch 8/16/32, both as two single-threaded workers (what `Dubber` does on CPU) and as
-  one call with torch's two OpenMP threads (the reference's way).
+  one call with torch's two OpenMP threads (the reference's way);
+* the face gating alone (issue #14: the analysis pass before generation, `Dubber.plan`): CPU ms per frame of
+  its decode (≤ 640 px), shot-cut, detection and face-mesh stages and its frames/s, with the mesh every 1, 2
+  (default) and 4 frames, on the one-face benchmark clip and on a two-face side-by-side clip (two meshes a frame).
 """
 
 from __future__ import annotations
@@ -193,7 +196,8 @@ def _e2e(ckpt: str, clips: dict[float, str], warm: str, width: float, out_dir: s
             rows.append({"name": f"peak RSS, {tag}", "value": round(rss[seconds]), "unit": "MB",
                          "target": "<= 1500" if width == 1.0 else "", "before_dub_mb": round(base),
                          "with_ffmpeg_children_mb": round(peak.peak_tree / 2**20)})  # fmt: skip
-            for stage in ("decode", "detect", "crop", "generate", "paste", "encode"):
+            stages = ("gate_decode", "gate_cut", "gate_detect", "gate_mesh", "gate_plan")
+            for stage in (*stages, "decode", "crop", "generate", "paste", "encode"):
                 cpu_stage = round(r.cpu_seconds.get(stage, 0.0) / n * 1000, 2)
                 wall_stage = round(r.timings.get(stage, 0.0) / n * 1000, 2)
                 rows.append({"name": f"stage {stage}, {tag}", "value": cpu_stage, "unit": "CPU ms/frame",
@@ -204,6 +208,57 @@ def _e2e(ckpt: str, clips: dict[float, str], warm: str, width: float, out_dir: s
         lo, hi = min(rss), max(rss)
         rows.append({"name": f"peak RSS {hi:g} s / {lo:g} s, width {width:g}", "value": round(rss[hi] / rss[lo], 3),
                      "unit": "x", "target": "<= 1.1"})  # fmt: skip
+    return rows
+
+
+def two_face_clip(folder: Path, seconds: float) -> Path:
+    """Two real faces side by side (CREMA-D 320x240 with its speech | another real clip 240x240), 29.97 fps."""
+    import cv2
+
+    from emotalk.audio.load import load_audio, write_wav
+    from emotalk.video.decode import read_frames
+    from emotalk.video.encode import SegmentEncoder, mux
+
+    media = _shared() / "media"
+    left = read_frames(media / "crema-d" / "VideoFlash" / "1001_DFA_ANG_XX.flv")
+    right = read_frames(media / "video" / "retalking_face1.mp4", max_side=240)
+    n = round(seconds * float(FPS))
+    enc = SegmentEncoder(folder / "two.v.mp4", 560, 240, FPS, crf=18)
+    for i in range(n):
+        a = cv2.resize(left[i % len(left)], (320, 240), interpolation=cv2.INTER_AREA)
+        enc.write(np.concatenate([a, right[i % len(right)]], axis=1))
+    enc.close()
+    wav = np.resize(load_audio(media / "crema-d" / "AudioWAV" / "1001_DFA_ANG_XX.wav"), int(n / float(FPS) * 16000))
+    write_wav(folder / "two.wav", wav)
+    return mux([folder / "two.v.mp4"], folder / "two.wav", folder / "two_faces.mp4")
+
+
+def gating_alone(ckpt: str, clips: dict[str, Path]) -> list[dict]:
+    """The analysis pass of the face gating (`Dubber.plan`) per stage, mesh every 1/2/4 frames."""
+    from dataclasses import replace
+
+    from emotalk.infer.pipeline import Dubber
+
+    rows: list[dict] = []
+    with Dubber(ckpt, "cpu") as dubber:
+        base = dubber.gating
+        dubber.plan(clips["one face"])  # warm: mediapipe's graphs
+        for k in (1, 2, 4):
+            dubber.gating = replace(base, mesh_every=k)
+            for what, clip in clips.items():
+                t0, c0 = time.perf_counter(), _cpu()
+                plan = dubber.plan(clip)
+                wall, cpu = time.perf_counter() - t0, _cpu() - c0
+                n = len(plan.reasons)
+                tag = f"{what}, mesh every {k}"
+                rows.append({"name": f"gating pass, {tag}", "value": round(n / wall, 1), "unit": "frames/s",
+                             "target": "", "cpu_ms_per_frame_incl_ffmpeg": round(cpu / n * 1000, 2),
+                             "dubbed_frames": plan.reasons.count(None), "frames": n})  # fmt: skip
+                for stage in ("decode", "cut", "detect", "mesh", "plan"):
+                    rows.append({"name": f"gating stage {stage}, {tag}",
+                                 "value": round(plan.timer.cpu.get(stage, 0.0) / n * 1000, 2),
+                                 "unit": "CPU ms/frame", "target": ""})  # fmt: skip
+        dubber.gating = base
     return rows
 
 
@@ -227,6 +282,10 @@ def run(quick: bool = False) -> list[dict]:
             use = clips if width == widths[0] else {min(clips): clips[min(clips)]}  # lighter: the short clip
             with ctx.Pool(1) as pool:
                 rows += pool.apply(_e2e, (ckpt, use, warm, width, tmp))
+
+        # ---- the face gating alone
+        gate_clips = {"one face": Path(clips[min(clips)]), "two faces": two_face_clip(folder, 3.0 if quick else 10.0)}
+        rows += gating_alone(str(save_generator(folder, 0.25)), gate_clips)
 
         # ---- the generator alone
         for width in widths:

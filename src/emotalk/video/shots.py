@@ -31,8 +31,10 @@ class ShotDetector:
         h, w = frame_bgr.shape[:2]
         tw = self.thumb
         th = max(1, round(h * tw / max(w, 1)))
-        step = max(1, w // (4 * tw))  # subsample first: the area filter over a whole frame costs ~1 ms
-        small = cv2.resize(frame_bgr[::step, ::step], (tw, th), interpolation=cv2.INTER_AREA)
+        # point-sample to twice the thumbnail, then average 2x2: 0.03 ms where an area filter over a whole
+        # 480x360 frame costs 0.8 ms
+        twice = cv2.resize(frame_bgr, (2 * tw, 2 * th), interpolation=cv2.INTER_NEAREST)
+        small = cv2.resize(twice, (tw, th), interpolation=cv2.INTER_AREA)
         hist = np.concatenate([cv2.calcHist([small], [c], None, [16], [0, 256]).ravel() for c in range(3)])
         hist /= max(float(hist.sum()), 1.0) / 3
         return hist, small.astype(np.float32)
