@@ -126,3 +126,9 @@ def fake_lrs2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Clip
 def make_fake_dataset() -> Callable[..., list[ClipMeta]]:
     """The builder itself, for tests that need their own actors or data set name."""
     return make_fake_crema
+
+
+@pytest.fixture
+def write_fake() -> Callable[..., ClipMeta]:
+    """`write_fake_clip`, for tests that build their own roots (e.g. a GRID-like set beside the fake CREMA-D)."""
+    return write_fake_clip

@@ -279,3 +279,31 @@ def test_lightning_trainer_runs_on_the_datamodule(fake_crema):
     assert np.isfinite(model.w.item())
     assert dm.hparams["mode"] == "generator" and dm.hparams["split"]["test_actors"][0] == "1011"
     assert set(SPLITS) == set(dm.datasets)
+
+
+def test_grid_synthetic_mixture_draws_by_ratio_and_labels_grid_neutral(fake_crema, write_fake, tmp_path):
+    """data=grid_synthetic: real (GRID-like, unlabelled, split by sentence) and synthetic clips in one DataModule."""
+    from emotalk.data.clips import write_manifest
+    from emotalk.spec import EMOTIONS
+
+    crema_root, _ = fake_crema
+    grid = tmp_path / "grid_pre"
+    splits = ["train"] * 6 + ["val", "test"]
+    metas = [write_fake(grid, f"s1_c{i}", "s1", 100 + i, 40, dataset="grid", split=s) for i, s in enumerate(splits)]
+    write_manifest(grid, metas)
+    dm = make_dm(grid, f"data.mix_roots=[{crema_root}]", "data.mix_ratio=0.8", "data.batch_size=50",
+                 "data.samples_per_epoch=1000", data="grid_synthetic")  # fmt: skip
+    nos, emotions = [], []
+    for b in dm.train_dataloader():
+        nos += torch.round(b.target[:, 1, 0, 0, 0] * 255).long().tolist()  # G channel = fixture clip number
+        emotions += b.emotion.tolist()
+    from_grid = np.array(nos) >= 100
+    assert 0.74 < from_grid.mean() < 0.86  # the mixing ratio, within sampling noise of 1000 draws
+    assert set(np.array(emotions)[from_grid]) == {EMOTIONS.index("neutral")}  # GRID's read speech counts as neutral
+    assert len(set(np.array(emotions)[~from_grid])) > 1  # the synthetic clips keep their own emotions
+    assert set(np.array(nos)[from_grid]) <= set(range(100, 106))  # only GRID's train sentences
+    assert {c.meta.clip_id for c in dm.datasets["test"].clips} >= {"s1_c7"}
+    assert {c.meta.actor for c in dm.datasets["test"].clips} == {"s1", "1011"}
+    assert dm.mask_mode == "full"
+    with pytest.raises(ConfigError, match="mix_ratio"):
+        TalkingFaceDataModule(grid, mix_ratio=0.0)

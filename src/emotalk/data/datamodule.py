@@ -12,11 +12,13 @@ changes into its output folder (``hydra.job.chdir``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 from typing_extensions import override
 
 from emotalk.data.augment import FrameAugment, build_augment
@@ -24,7 +26,7 @@ from emotalk.data.clips import CLIPS_DIR, MANIFEST, ClipMeta, read_manifest
 from emotalk.data.splits import SPLITS, SplitConfig, assign_splits
 from emotalk.data.windows import MASK_MODES, MODES, ClipWindows, WindowDataset, WindowLoader, build_index
 from emotalk.errors import ConfigError, EmotalkError
-from emotalk.spec import DEFAULT_SPEC, AVSpec
+from emotalk.spec import DEFAULT_SPEC, EMOTIONS, AVSpec
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,12 @@ class TalkingFaceDataModule(L.LightningDataModule):
             same actor (another emotion), so the expression must follow the emotion label; 0 = the paper (Q4).
         seed: seed of the evaluation plan (training draws follow torch's per-worker seeds).
         spec: AVSpec or its dict (T, mel_step, audio_offset_frames, ...); the default spec when None.
+        mix_roots: more preprocessed folders mixed into the same splits (e.g. the synthetic CREMA-D beside GRID:
+            real mouths from one, identities and emotions from the other).
+        mix_ratio: with `mix_roots`, the share of training draws taken from `root` (the rest from the mixed-in
+            folders, each clip equally likely within its side); evaluation plans cover every folder's clips.
+        unlabelled_emotion: the emotion given to clips without a label (GRID's read speech: "neutral"), so an
+            emotion model can train on them; None keeps them unlabelled (-1).
     """
 
     def __init__(
@@ -99,8 +107,17 @@ class TalkingFaceDataModule(L.LightningDataModule):
         drop_last: bool = True,
         spec: AVSpec | Mapping[str, Any] | None = None,
         reference_other_clip: float = 0.0,
+        mix_roots: Sequence[str | Path] = (),
+        mix_ratio: float = 0.5,
+        unlabelled_emotion: str | None = None,
     ) -> None:
         super().__init__()
+        if not 0.0 < float(mix_ratio) <= 1.0:
+            raise ConfigError(f"data.mix_ratio={mix_ratio} must be in (0, 1]")
+        if unlabelled_emotion is not None and unlabelled_emotion not in EMOTIONS:
+            raise ConfigError(f"data.unlabelled_emotion={unlabelled_emotion!r}: use one of {', '.join(EMOTIONS)}")
+        self.mix_roots = [resolve_root(r) for r in mix_roots]
+        self.mix_ratio, self.unlabelled_emotion = float(mix_ratio), unlabelled_emotion
         self.reference_other_clip = float(reference_other_clip)
         if mode not in MODES:
             raise ConfigError(f"data.mode={mode!r} is unknown; use one of {', '.join(MODES)}")
@@ -137,9 +154,18 @@ class TalkingFaceDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        self.metas = load_clips(self.root)
+        sources = [self.root, *self.mix_roots]
+        per_root = [load_clips(r) for r in sources]
+        if self.unlabelled_emotion:
+            per_root = [
+                [m if m.emotion else replace(m, emotion=self.unlabelled_emotion) for m in ms] for ms in per_root
+            ]
+        self.metas = [m for ms in per_root for m in ms]
         self.split_index = assign_splits(self.metas, self.split_cfg)
-        index = build_index(self.root, self.metas, self.spec)
+        index = [w for r, ms in zip(sources, per_root, strict=True) for w in build_index(r, ms, self.spec)]
+        # training draw weight per clip: mix_ratio shared by the primary root's clips, the rest by the others'
+        n_primary = len(per_root[0])
+        is_primary = np.arange(len(self.metas)) < n_primary
         rank = self.trainer.global_rank if self.trainer is not None else 0
         for s in SPLITS:
             clips: list[ClipWindows] = [index[i] for i in self.split_index[s]]
@@ -147,6 +173,12 @@ class TalkingFaceDataModule(L.LightningDataModule):
             per_clip = self.val_windows_per_clip
             if s == "test" and self.test_windows_per_clip:
                 per_clip = self.test_windows_per_clip
+            weights = None
+            if train and self.mix_roots:
+                prim = is_primary[self.split_index[s]]
+                n_p, n_o = int(prim.sum()), int((~prim).sum())
+                share = (self.mix_ratio if n_o else 1.0, 1.0 - self.mix_ratio if n_p else 1.0)
+                weights = np.where(prim, share[0] / max(n_p, 1), share[1] / max(n_o, 1)).tolist()
             self.datasets[s] = WindowDataset(
                 clips,
                 self.mode,
@@ -161,6 +193,7 @@ class TalkingFaceDataModule(L.LightningDataModule):
                 rank=rank,
                 name=s,
                 reference_other_clip=self.reference_other_clip,
+                clip_weights=weights,
             )
         log.info(
             "data %s (%s): %s",

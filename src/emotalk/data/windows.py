@@ -140,6 +140,7 @@ class WindowDataset(Dataset):
         augment: applied to all frames of an item at once (data/augment.py), usually only for training.
         neg_min_offset: syncnet: off-sync video starts are at least this many frames away (default T).
         cache_size: clips whose memory maps and mels each worker keeps open (each map holds a file descriptor).
+        clip_weights: training: relative probability of drawing each clip (None: uniform), e.g. a data set mixture.
     """
 
     def __init__(
@@ -159,6 +160,7 @@ class WindowDataset(Dataset):
         rank: int = 0,
         name: str = "",
         reference_other_clip: float = 0.0,
+        clip_weights: Sequence[float] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown data mode {mode!r}; use one of {', '.join(MODES)}")
@@ -168,6 +170,15 @@ class WindowDataset(Dataset):
         self.samples_per_epoch = int(samples_per_epoch)
         self.name = name or ("train" if train else "eval")
         self.clips, self.candidates = self._usable(clips)
+        # Training draws: uniform over clips, or by weight (a mixture of data sets, see TalkingFaceDataModule.mix)
+        self.p_clip: np.ndarray | None = None
+        if clip_weights is not None:
+            if len(clip_weights) != len(clips):
+                raise ConfigError(f"{len(clip_weights)} clip weights for {len(clips)} clips")
+            kept = {id(c) for c in self.clips}
+            w = np.array([wt for c, wt in zip(clips, clip_weights, strict=True) if id(c) in kept], dtype=np.float64)
+            if len(w) and w.sum() > 0:
+                self.p_clip = w / w.sum()
         self.reference_other_clip = float(reference_other_clip)
         # Other clips of the same actor (any emotion): the counterfactual reference (see _aux).
         by_actor: dict[str, list[int]] = {}
@@ -300,7 +311,7 @@ class WindowDataset(Dataset):
             c, f, aux = self.plan[index]
             return int(c), int(f), int(aux)
         rng = self._generator()
-        c = int(rng.integers(len(self.clips)))
+        c = int(rng.integers(len(self.clips)) if self.p_clip is None else rng.choice(len(self.clips), p=self.p_clip))
         cand = self.candidates[c]
         f = int(cand[rng.integers(len(cand))])
         return c, f, self._aux(c, f, rng, positive=bool(rng.random() < 0.5))
