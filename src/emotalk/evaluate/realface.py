@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 MAX_OFFSET = 15
 IN_SYNC_TOLERANCE = 1  # frames
 SILENCE_DB = 30.0  # a frame is silent when its RMS is this many dB below the clip's 95th percentile frame
-#: face-mesh landmarks: inner lip centre (upper, lower) and mouth corners
+#: face-mesh landmarks: inner lip centres (upper, lower) and mouth corners
 _LIP_IN, _CORNERS = (13, 14), (61, 291)
 
 
@@ -165,27 +165,26 @@ def offset_and_confidence(curve: np.ndarray) -> tuple[int, float]:
 
 
 class MouthMeter:
-    """Inner-lip gap over mouth width from mediapipe's face mesh, on crops upscaled to `size` (NaN: no mesh)."""
+    """Mouth opening of face crops: inner-lip gap over mouth width from `video.faces.FaceMesh` (NaN: no mesh).
 
-    def __init__(self, size: int = 192) -> None:
-        import mediapipe as mp
+    The inner lips (not the outer ones the gating's speaker check uses) read ~0 for a closed mouth, so silence
+    shows as silence and the silence/speech ratio is not lifted by the lips' own thickness.
+    """
 
-        self.size = size
-        self.mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
+    def __init__(self) -> None:
+        from emotalk.video.faces import FaceMesh
+
+        self.mesh = FaceMesh(grow=0.0)  # a crop already is the face box
 
     def __call__(self, crops_bgr: np.ndarray) -> np.ndarray:
-        import cv2
-
         out = np.full(len(crops_bgr), np.nan)
-        for i, crop in enumerate(crops_bgr):
-            big = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_CUBIC)
-            res = self.mesh.process(cv2.cvtColor(big, cv2.COLOR_BGR2RGB))
-            if not res.multi_face_landmarks:
-                continue
-            lm = res.multi_face_landmarks[0].landmark
-            gap = abs(lm[_LIP_IN[1]].y - lm[_LIP_IN[0]].y)
-            width = abs(lm[_CORNERS[1]].x - lm[_CORNERS[0]].x)
-            out[i] = gap / max(width, 1e-6)
+        if len(crops_bgr):
+            box = np.array([0.0, 0.0, crops_bgr.shape[2], crops_bgr.shape[1]])
+            for i, crop in enumerate(crops_bgr):
+                p = self.mesh.landmarks(crop, box)
+                if p is not None:
+                    gap = np.linalg.norm(p[_LIP_IN[1], :2] - p[_LIP_IN[0], :2])
+                    out[i] = gap / max(float(np.linalg.norm(p[_CORNERS[1], :2] - p[_CORNERS[0], :2])), 1e-6)
         return out
 
     def close(self) -> None:
