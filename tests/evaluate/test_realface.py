@@ -78,13 +78,11 @@ def test_silence_and_leakage() -> None:
     assert np.isnan(leakage_ratio(opening, np.zeros(7, bool)))
 
 
-def test_mouth_meter_sees_an_open_and_a_closed_real_mouth(tmp_path: Path) -> None:
+def test_mouth_meter_sees_an_open_and_a_closed_real_mouth(tmp_path: Path, datasets: Path, missing_resource) -> None:
     """On real GRID crops: the widest-open frame of a spoken word measures more than a closed frame in silence."""
-    import os
-
-    grid = Path(os.environ.get("EMOTALK_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "datasets/grid"
+    grid = datasets / "grid"
     if not (grid / "s1").is_dir():
-        pytest.skip(f"GRID corpus not found at {grid} (set EMOTALK_SHARED)")
+        missing_resource(f"GRID corpus not found at {grid} (set EMOTALK_SHARED)")
     from emotalk.cli import main as cli_main
     from emotalk.data.clips import read_manifest
     from emotalk.evaluate.realface import FaceClip
