@@ -592,7 +592,8 @@ class Dubber:
         n_out = n_output_frames(len(wav), float(fps), self.spec)
         mel = MelSource(wav, float(fps), self.spec)
         selector = FaceSelector("auto" if face is None else face)
-        plan, timer, _ = self._plan(video, vinfo, audio, wav, fps, n_out, selector, silence, mel, [])
+        with self._lock:  # mediapipe's graphs are not for two threads at once
+            plan, timer, _ = self._plan(video, vinfo, audio, wav, fps, n_out, selector, silence, mel, [])
         plan.timer = timer
         return plan
 
