@@ -23,6 +23,7 @@ from emotalk.infer.gating import (
     GateSettings,
     build_plan,
     choose_speaker,
+    summarize,
 )
 from emotalk.infer.pipeline import Dubber, summary_path_for, work_dir_for
 from emotalk.infer.stream import FaceSelector
@@ -145,6 +146,16 @@ def test_face_auto_without_audio_dubs_the_largest_and_says_so():
     frames = [[face(300, size=120), face(100, size=80)] for _ in range(10)]
     p = plan_of(frames, face="auto", energy=None)
     assert (p.boxes[:, 0] > 250).all() and any("largest" in n for n in p.notes)
+
+
+def test_warnings_for_many_passed_frames_and_a_doubted_only_face():
+    s = GateSettings(fade=0.0)
+    doubted = plan_of([[face(100, geom=None)] for _ in range(10)], settings=s)  # the mesh finds no face in the box
+    lines = summarize(doubted, s)
+    assert len(lines) == 2 and "10 of 10 frames (100 %)" in lines[0] and "landmarks 10" in lines[0]
+    assert "only face failed the landmark check" in lines[1]
+    mostly_fine = [[face(100)] if i < 8 else [] for i in range(10)]  # 2 of 10 without a face: under 30 %
+    assert summarize(plan_of(mostly_fine, settings=s), s) == []
 
 
 # ---------------------------------------------------------------------------------------------------- real media
