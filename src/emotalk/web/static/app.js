@@ -116,6 +116,9 @@
       els.sync.disabled = false;
       if (m.source && m.source.startsWith("default")) {
         showBanner(`Using the demo model (${m.checkpoint}): a tiny test model, so expect rough faces.`, true);
+      } else if (m.source && m.source.includes("shipped default")) {
+        showBanner(`Using the model that ships with emotalk: ${m.source}. It re-draws the mouth only and has ` +
+          "no emotion input, so the emotion choice does not change its output (see its model card).", true);
       }
     }
     const l = h.limits || {};
