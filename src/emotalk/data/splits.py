@@ -147,8 +147,8 @@ def _check_actor_disjoint(metas: list[ClipMeta], splits: dict[str, list[int]]) -
                 shared.add(a)
     if shared:
         log.warning(
-            "%d actor(s) appear in more than one split because the data set's own filelists put them there "
-            "(e.g. %s); held-out numbers are then not actor-disjoint",
+            "%d actor(s) appear in more than one split because the data set's own split puts them there (LRS2 "
+            "filelists, GRID's single-speaker sentence split; e.g. %s); held-out numbers are then not actor-disjoint",
             len(shared),
             ", ".join(sorted(shared)[:5]),
         )
