@@ -518,7 +518,8 @@ def summarize(plan: FacePlan, settings: GateSettings) -> list[str]:
     total = sum(counts.values())
     if total > settings.warn_share * n:
         why = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-        out.append(f"{total} of {n} frames ({100 * total / n:.0f} %) were passed through unchanged ({why})")
+        hint = "; pass --face 1 to dub the largest face anyway" if OFF_SCREEN in counts else ""
+        out.append(f"{total} of {n} frames ({100 * total / n:.0f} %) were passed through unchanged ({why}){hint}")
     if plan.tracks == 1 and plan.landmark_doubts > 0.5 * n:
         out.append(
             "the only face failed the landmark check on most frames (a drawing, painting, mask or profile?): "
