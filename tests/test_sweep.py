@@ -48,3 +48,22 @@ def test_two_job_multirun_with_an_absolute_data_root(tmp_path: Path, synthetic_p
         assert yaml.safe_load((job / "config.yaml").read_text())["model"]["lr"] == lr
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
         assert f"data.root={synthetic_pre}" in overrides and "experiment=syncnet" in overrides
+
+
+def test_optuna_search_space_keys_name_the_trial_folders() -> None:
+    """hparams_search=optuna sweeps hydra.sweeper.params: SweptKeys records them, the folder shows their values."""
+    from hydra import compose, initialize_config_dir
+
+    import emotalk.sweep as sweep
+    from emotalk.train import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", ["hparams_search=optuna", "data.root=/abs/data"], return_hydra_config=True)
+    before = sweep._swept
+    try:
+        sweep.SweptKeys().on_multirun_start(config=cfg)
+        assert sweep._swept == {"loss.beta", "loss.gamma"}
+        trial = ["hparams_search=optuna", "data.root=/abs/data", "loss.beta=0.01", "loss.gamma=0.002"]
+        assert sweep_subdir(3, trial) == "3_loss.beta=0.01,loss.gamma=0.002"
+    finally:
+        sweep._swept = before
