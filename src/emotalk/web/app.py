@@ -76,12 +76,13 @@ class Settings:
 
 
 def default_checkpoint(explicit: Path | str | None = None) -> tuple[Path | None, str]:
-    """The checkpoint to serve and where the choice came from: the flag, $EMOTALK_CHECKPOINT, or `make demo`'s."""
-    if explicit:
-        return Path(explicit), "--checkpoint"
-    env = os.environ.get("EMOTALK_CHECKPOINT")
-    if env:
-        return Path(env), "$EMOTALK_CHECKPOINT"
+    """The checkpoint to serve and where the choice came from: the flag, $EMOTALK_CHECKPOINT, the model shipped in
+    the package (infer.model.default_checkpoint), or, in a checkout without it, `make demo`'s smoke model."""
+    from emotalk.infer.model import default_checkpoint as infer_default
+
+    path, source = infer_default(explicit)
+    if path is not None or os.environ.get("EMOTALK_CHECKPOINT", "").lower() == "none":
+        return path, source
     if DEMO_CHECKPOINT.is_file():
         return DEMO_CHECKPOINT.resolve(), (
             f"default {DEMO_CHECKPOINT} (the tiny smoke-test model `make demo` trains: expect rough faces; "
