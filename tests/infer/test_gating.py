@@ -265,6 +265,32 @@ def test_auto_dubs_the_face_that_speaks(dubber, crema, other, built, speaker_lef
 
 
 @pytest.mark.media
+def test_auto_follows_the_speaker_from_window_to_window(dubber, media, crema, built):
+    """One shot, two faces: the left one speaks for 2 s while the right one is frozen, then the other way round."""
+    from dataclasses import replace
+
+    happy = media / "crema-d" / "VideoFlash" / "1001_DFA_HAP_XX.flv"
+    # 240x240 centre crops side by side: 480x240 (detection sees frames at 320 px, so wider frames shrink faces)
+    a = np.stack([cv2.resize(f[:, 60:420], (240, 240), interpolation=cv2.INTER_AREA) for f in media_frames(crema, 60)])
+    b = np.stack([cv2.resize(f[:, 60:420], (240, 240), interpolation=cv2.INTER_AREA) for f in media_frames(happy, 56)])
+    b = np.concatenate([b, b[-1:].repeat(4, axis=0)])
+    first = np.concatenate([a, b[:1].repeat(60, axis=0)], axis=2)  # left talks, right frozen
+    second = np.concatenate([a[-1:].repeat(60, axis=0), b], axis=2)  # left frozen, right talks
+    wav = np.concatenate([own_audio(crema, 60), own_audio(happy, 60)])
+    video = write_clip(built, "turns.mp4", np.concatenate([first, second]), wav)
+    saved = dubber.gating
+    dubber.gating = replace(saved, speaker_window=2.0)
+    try:
+        p = dubber.plan(video)
+    finally:
+        dubber.gating = saved
+    cx = (p.boxes[:, 0] + p.boxes[:, 2]) / 2
+    right = np.concatenate([cx[:60] < 240, cx[60:] > 240])
+    assert p.shot_starts == [0] and np.mean(right) >= 0.9, (np.mean(right), p.speakers)
+    assert [s[3] for s in p.speakers] == ["speaker", "speaker"] and p.speakers[0][2] != p.speakers[1][2]
+
+
+@pytest.mark.media
 def test_a_listening_face_is_passed_through_as_off_screen(dubber, media, crema, built, tmp_path):
     """A photo (no mouth movement) under the CREMA-D actor's speech: nobody on screen speaks."""
     still = letterbox(read_frames(media / "stills" / "rose_leslie.jpg")[0], 480, 300)
