@@ -135,14 +135,13 @@ def _dubber(args: argparse.Namespace) -> Any:
     args.checkpoint, source = default_checkpoint(args.checkpoint)
     if not args.checkpoint:
         raise ConfigError("no generator checkpoint: pass --checkpoint (or set EMOTALK_CHECKPOINT)")
-    print(f"model: {args.checkpoint} ({source})", file=sys.stderr)
     import torch
 
     from emotalk.infer.pipeline import Dubber
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    return Dubber(
+    dubber = Dubber(
         args.checkpoint,
         device=args.device,
         batch_size=args.batch_size,
@@ -154,6 +153,8 @@ def _dubber(args: argparse.Namespace) -> Any:
         allow_no_face=args.allow_no_face,
         gating=gate_settings(args),
     )
+    print(f"model: {args.checkpoint} ({source})")  # stdout: stderr is kept for errors and warnings
+    return dubber
 
 
 def gate_settings(args: argparse.Namespace) -> Any:
