@@ -9,6 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+#: Share of the untrained → copy-the-reference lower-face L1 gap the CI generator run must close.
+GAP_SHARE = 0.25
+#: How much more often than on the untrained generator's clips the classifier must see the requested emotion.
+EMOTION_MARGIN = 0.1
 TINY = [
     "data.num_workers=0",
     "augment=none",
@@ -52,6 +56,15 @@ def test_classifier_recognises_emotions_of_a_held_out_actor(learned):
 
 
 def test_generator_learns_and_follows_the_emotion_input(run_train, learned):
+    """Against baselines a broken model cannot pass, on held-out actor 1006 (not a fixed number).
+
+    * requested-emotion accuracy (the classifier on clips generated with *another* emotion than the clip's) beats
+      the untrained generator's by a margin: an untrained model already changes the face with the emotion input
+      (tests/models/test_generator.py), so only "recognisably the requested emotion" measures learning;
+    * lower-face L1 moves from the untrained model towards copy-the-reference (the reference window as the
+      prediction). Beating copy-the-reference outright takes longer than CI allows at tiny scale (the 12-epoch
+      benchmark does not either): here the run must close a set share of the gap.
+    """
     stages, _ = learned
     metrics, out = run_train(
         [
@@ -62,6 +75,8 @@ def test_generator_learns_and_follows_the_emotion_input(run_train, learned):
             "data.val_samples=32",
             "data.num_workers=0",
             "model.lr=1e-3",
+            # A stronger emotion weight than the paper's 0.001 so three short epochs can show the emotion learned.
+            "loss.gamma=0.05",
             "logger=csv",
             "validate_first=true",
         ],
@@ -74,10 +89,20 @@ def test_generator_learns_and_follows_the_emotion_input(run_train, learned):
         l1 = [float(r["val/loss_l1"]) for r in csv.DictReader(f) if r.get("val/loss_l1")]
     print("val/loss_l1 per validation:", l1, "final metrics:", metrics)
     assert len(l1) == 4, l1  # the untrained model, then one validation per epoch
-    # Below the untrained generator's value (0.139 -> 0.107 when written; longer runs: `make bench`), still falling.
-    assert l1[-1] < 0.85 * l1[0] and l1[-1] < l1[1], l1
-    # Different emotions give different faces for the same audio and reference (held-out actor 1006).
-    assert metrics["val/emotion_delta"] > 1e-3
+    assert metrics["untrained/val/loss_l1"] == pytest.approx(l1[0])
+    assert l1[-1] < 0.85 * l1[0] and l1[-1] < l1[1], l1  # below the untrained generator's, still falling
+    # The terms that ran: L1 and the emotion term from the first step; sync only if it switched.
+    assert metrics["term/l1_from"] == 0 and metrics["term/emotion_from"] == 0
+    assert not metrics["term/sync"] or metrics["sync_switch_step"] != "never"  # live only after the switch
+    before, after = metrics["untrained/val/emotion_acc_requested"], metrics["val/emotion_acc_requested"]
+    assert after >= before + EMOTION_MARGIN, (before, after)
+    lower0, lower, copy_ref = (
+        metrics["untrained/val/loss_l1_lower"],
+        metrics["val/loss_l1_lower"],
+        metrics["val/loss_l1_lower_copy_ref"],
+    )
+    assert copy_ref < lower0  # the baseline is a real one: the untrained model is worse than copying
+    assert lower0 - lower >= GAP_SHARE * (lower0 - copy_ref), (lower0, lower, copy_ref)
     grid = sorted(out.rglob("samples/step_*.png"))
     assert grid, "no sample grid was rendered"
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["emotalk"]["stage"] == "generator"
