@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="outputs/perceptual")
     ap.add_argument("--results", default="experiments/results")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every variant")
-    ap.add_argument("--previous", nargs="*", default=[], help="results JSON of variants already run, same settings")
+    ap.add_argument("--previous", action="append", default=[], help="results JSON of runs with the same settings")
     args = ap.parse_args(argv)
     results: dict[str, dict] = {}
     for p in args.previous:
