@@ -530,9 +530,6 @@ def save_dub_grid(path: Path, rows: Sequence[tuple[str, np.ndarray, np.ndarray]]
         label = np.full((18, top.shape[1], 3), 255, np.uint8)
         cv2.putText(label, f"{name}: source / dubbed", (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
         tiles.append(np.concatenate([label, top, bottom], axis=0))
-    img = np.concatenate(tiles, axis=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    cv2.imwrite(str(tmp), img)
-    os.replace(tmp, path)
-    return path
+    from emotalk.video.image_io import write_image
+
+    return write_image(path, np.concatenate(tiles, axis=0))

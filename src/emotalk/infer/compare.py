@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from emotalk.video.decode import read_frames
+from emotalk.video.image_io import write_image
 
 
 def before_after(before: Path | str, after: Path | str, out: Path | str, n: int = 6, width: int = 200) -> Path:
@@ -32,10 +32,4 @@ def before_after(before: Path | str, after: Path | str, out: Path | str, n: int 
         return np.concatenate([bar, strip], axis=0)
 
     img = np.concatenate([row(a, f"before: {Path(before).name}"), row(b, f"after: {Path(after).name}")], axis=0)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    if not cv2.imwrite(str(tmp), img):
-        raise OSError(f"could not write {out}")
-    os.replace(tmp, out)
-    return out
+    return write_image(out, img)

@@ -10,14 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-
-def _write_png(path: Path, image_bgr: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-    if not cv2.imwrite(str(tmp), image_bgr):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
-    return path
+from emotalk.video.image_io import write_image
 
 
 def save_figure(fig, path: Path | str) -> Path:
@@ -58,7 +51,7 @@ def sample_grid(columns: Sequence[torch.Tensor], labels: Sequence[str], row_titl
 def save_sample_grid(
     path: Path, columns: Sequence[torch.Tensor], labels: Sequence[str], row_titles: Sequence[str]
 ) -> Path:
-    return _write_png(Path(path), sample_grid(columns, labels, row_titles))
+    return write_image(Path(path), sample_grid(columns, labels, row_titles))
 
 
 def save_confusion_matrix(cm: np.ndarray, classes: Sequence[str], path: Path, title: str = "") -> Path:
