@@ -116,3 +116,14 @@ def test_markdown_names_the_baselines() -> None:
     res.leakage = {"dub_silent_over_speech": 0.3, "real_silent_over_speech": 0.25, "n_dubs": 3}
     md = render_markdown(res)
     assert "copy 0.600" in md and "90% of 3" in md and "95% of real" in md and "0.30" in md
+
+
+def test_cli_names_what_the_grid_protocol_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from emotalk.cli import main as cli_main
+
+    assert cli_main(["evaluate", "--dataset", "grid", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "--speech" in err
+    code = cli_main(["evaluate", "--dataset", "grid", "--data", str(tmp_path), "--speech", str(tmp_path / "no.wav"),
+                     "--checkpoint", str(tmp_path / "g.ckpt"), "--out", str(tmp_path)])  # fmt: skip
+    assert code == 2 and "generator file not found" in capsys.readouterr().err

@@ -163,7 +163,7 @@ def _run_realface(args: argparse.Namespace) -> int:
         others=args.others,
         max_clips=args.max_clips,
         seed=args.seed,
-        device="cpu" if args.device == "auto" and not _cuda() else ("cuda" if args.device == "auto" else args.device),
+        device=_device(args.device),
     )
     print((args.out / "results.md").read_text())
     print(f"results: {args.out / 'results.md'}, results.json, samples.png ({res.wall_seconds:.0f} s)")
@@ -178,7 +178,7 @@ def _run_lse(args: argparse.Namespace) -> int:
         mode="cropped" if args.cropped else "track",
         min_track=args.min_track,
         min_face_size=args.min_face_size,
-        device="cuda" if args.device == "auto" and _cuda() else ("cpu" if args.device == "auto" else args.device),
+        device=_device(args.device),
     )
     results = []
     print(f"LSE (syncnet_python protocol, {ev.mode} front end, min_track {ev.min_track}, 25 fps)")
@@ -193,6 +193,13 @@ def _run_lse(args: argparse.Namespace) -> int:
     m = mean_over_videos(results)
     print(f"mean over {m['n']} videos\t{m['lse_d']:.3f}\t{m['lse_c']:.3f}")
     return 0
+
+
+def _device(device: str) -> str:
+    """--device: "auto" is cuda when available, else cpu; anything else as given."""
+    if device != "auto":
+        return device
+    return "cuda" if _cuda() else "cpu"
 
 
 def _cuda() -> bool:
