@@ -6,6 +6,8 @@ exactly as Wav2Lip's ``models/conv.py`` does, so ``face_encoder_blocks.1.0.conv_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from torch import Tensor, nn
 
 _Size = int | tuple[int, int]
@@ -77,3 +79,16 @@ class NoNormConv2dBlock(nn.Module):
 def param_count(module: nn.Module) -> int:
     """Trainable-parameter count (BatchNorm buffers excluded), the figure golden/README.md tabulates."""
     return sum(p.numel() for p in module.parameters())
+
+
+def tap_activations(blocks: Iterable[nn.Module], x: Tensor, taps: tuple[int, ...]) -> list[Tensor]:
+    """Run `x` through `blocks` in order and return the outputs of the blocks at indices `taps` (feature matching);
+    blocks after the last tap are not run."""
+    out = []
+    for i, block in enumerate(blocks):
+        x = block(x)
+        if i in taps:
+            out.append(x)
+        if i >= max(taps):
+            break
+    return out

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from emotalk.models.blocks import NoNormConv2dBlock, scaled
+from emotalk.models.blocks import NoNormConv2dBlock, scaled, tap_activations
 
 
 class QualityDiscriminator(nn.Module):
@@ -59,14 +59,7 @@ class QualityDiscriminator(nn.Module):
 
     def features(self, face: Tensor, taps: tuple[int, ...] = (0, 1, 2, 3)) -> list[Tensor]:
         """Activations after encoder blocks `taps` (default 48x96 … 12x12): feature matching's inputs."""
-        x, out = self._lower_halves(face), []
-        for i, block in enumerate(self.face_encoder_blocks):
-            x = block(x)
-            if i in taps:
-                out.append(x)
-            if i >= max(taps):
-                break
-        return out
+        return tap_activations(self.face_encoder_blocks, self._lower_halves(face), taps)
 
     def forward(self, face: Tensor, return_features: bool = False) -> Tensor | list[Tensor]:
         """Probabilities [B·T, 1]; ``return_features=True`` gives `features` (so `torch.func.functional_call`

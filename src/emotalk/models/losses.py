@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from emotalk.models.blocks import tap_activations
 from emotalk.models.emotion import EmotionClassifier
 from emotalk.models.syncnet import SyncNet, cosine_loss, stack_lower_half
 
@@ -174,15 +175,7 @@ def expert_face_features(syncnet: SyncNet, clip: Tensor, taps: tuple[int, ...] =
 
     Default taps: the first conv and the 23x24, 12x12 and 6x6 stages (before the sync embedding collapses space).
     """
-    x = stack_lower_half(clip)  # (B, 3*T, 48, 96)
-    out = []
-    for i, block in enumerate(syncnet.face_encoder):
-        x = block(x)
-        if i in taps:
-            out.append(x)
-        if i >= max(taps):
-            break
-    return out
+    return tap_activations(syncnet.face_encoder, stack_lower_half(clip), taps)  # from (B, 3*T, 48, 96)
 
 
 def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
