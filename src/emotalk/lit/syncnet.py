@@ -8,7 +8,8 @@ import torch
 from typing_extensions import override
 
 from emotalk.data.batch import SyncBatch
-from emotalk.lit.common import EmotalkModule, adam
+from emotalk.lit.common import EmotalkModule, adam, with_schedule
+from emotalk.lit.stages import load_net
 from emotalk.models.syncnet import SyncNet, cosine_loss, sync_probability
 
 
@@ -18,6 +19,9 @@ class SyncNetModule(EmotalkModule):
     Args:
         width: channel multiplier (1.0 = paper, 16.4 M parameters).
         lr, betas: Adam; EmoGen uses 1e-4 with betas (0.5, 0.999) (Wav2Lip: (0.9, 0.999)).
+        schedule: ``constant`` (the paper) or ``cosine`` (ours: decays to 0 over the run, for a fine-tuning phase).
+        init_checkpoint: start from this expert's weights (same width) instead of random ones, so a second, slower
+            phase can continue a finished run; the paper trains one phase from scratch.
     """
 
     stage = "syncnet"
@@ -27,11 +31,16 @@ class SyncNetModule(EmotalkModule):
         width: float = 1.0,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.999),
+        schedule: str = "constant",
+        init_checkpoint: str | None = None,
         spec: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(spec)
         self.save_hyperparameters()
         self.net = SyncNet(width=width, T=self.spec.T)
+        if init_checkpoint:
+            start = load_net(init_checkpoint, "syncnet", "expert SyncNet to continue from", "syncnet")
+            self.net.load_state_dict({k: v.float() for k, v in start.state_dict().items()})
 
     @override
     def net_config(self) -> dict[str, Any]:
@@ -58,5 +67,6 @@ class SyncNetModule(EmotalkModule):
         self._step(batch, "test")
 
     @override
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self.net.parameters(), self.hparams.lr, self.hparams.betas)
+    def configure_optimizers(self) -> Any:
+        optimizer = adam(self.net.parameters(), self.hparams.lr, self.hparams.betas)
+        return with_schedule(self, optimizer, self.hparams.schedule)
