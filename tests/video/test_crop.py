@@ -56,3 +56,36 @@ def test_crop_face_keeps_content_orientation():
 def test_empty_crop_raises():
     with pytest.raises(ValueError, match="empty crop box"):
         crop_face(np.zeros((50, 50, 3), np.uint8), np.array([60, 60, 80, 80], np.float32))
+
+
+def test_emotion_paste_keeps_the_real_eyes_as_far_as_the_emotion_is_neutral():
+    """Full-face emotion models: the mouth is always pasted, the eyes and brows by the non-neutral weight."""
+    from emotalk.infer.emotion import emotion_vector, upper_face_weight
+    from emotalk.video.crop import box_mask, lower_face_mask, paste_face, paste_region_for
+
+    h = w = 96
+    eye, mouth = (int(0.35 * h), w // 2), (int(0.8 * h), w // 2)
+    src = np.full((h, w, 3), 40, np.uint8)
+    gen = np.full((h, w, 3), 200, np.uint8)
+    box = np.array([0, 0, w, h])
+    pasted = {}
+    for name, strength in (("neutral", 1.0), ("happy", 0.5), ("happy", 1.0)):
+        upper = upper_face_weight(emotion_vector(name, strength))
+        frame = paste_face(src.copy(), gen, box, region="emotion", upper=upper)
+        pasted[(name, strength)] = frame[eye][0], frame[mouth][0]
+    assert pasted[("neutral", 1.0)][0] == 40  # eyes untouched for neutral
+    assert 40 < pasted[("happy", 0.5)][0] < pasted[("happy", 1.0)][0]  # more of the eyes with more emotion
+    assert {v[1] for v in pasted.values()} == {pasted[("neutral", 1.0)][1]} and pasted[("neutral", 1.0)][1] > 150
+    full = paste_face(src.copy(), gen, box, region="face")
+    assert full[eye][0] == pasted[("happy", 1.0)][0]  # full strength is the whole-face paste
+    assert np.allclose(box_mask(h, w) >= lower_face_mask(h, w), True)
+    assert paste_region_for("lower_half", False) == "lower"
+    assert paste_region_for("full", True) == "emotion" and paste_region_for("full", False) == "face"
+    assert upper_face_weight(None) == 1.0
+
+
+def test_unknown_paste_region_is_refused():
+    from emotalk.video.crop import region_mask
+
+    with pytest.raises(ValueError, match="emotion"):
+        region_mask("eyes", 8, 8)

@@ -40,6 +40,11 @@ def check_strength(strength: float, where: str = "--strength") -> float:
     return s
 
 
+def upper_face_weight(emotion: np.ndarray | None) -> float:
+    """How much of the generated eyes and brows to paste: the frame's non-neutral weight (1 without a vector)."""
+    return 1.0 if emotion is None else float(np.clip(1.0 - emotion[NEUTRAL], 0.0, 1.0))
+
+
 def emotion_vector(emotion: str | int, strength: float = 1.0) -> np.ndarray:
     """The soft generator input [6] float32: strength·onehot(emotion) + (1 − strength)·onehot(neutral)."""
     idx = emotion if isinstance(emotion, int) else emotion_index(emotion)

@@ -51,6 +51,7 @@ from emotalk.infer.stream import (
     part_path,
 )
 from emotalk.spec import DEFAULT_SPEC, AVSpec
+from emotalk.video.crop import paste_region_for
 from emotalk.video.encode import even_size
 
 log = logging.getLogger(__name__)
@@ -470,7 +471,7 @@ class Dubber:
                     segment_frames=self.segment_frames,
                     skip_until=skip_until,
                     colour_match=colour_match,
-                    paste_region="lower" if self.model.mask_mode == "lower_half" else "face",
+                    paste_region=paste_region_for(self.model.mask_mode, self.model.uses_emotion),
                     watermark=watermark,
                     crf=self.crf,
                     preset=self.preset,

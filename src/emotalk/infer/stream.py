@@ -39,6 +39,7 @@ import numpy as np
 
 from emotalk.data.preprocess import fill_gaps
 from emotalk.errors import ConfigError
+from emotalk.infer.emotion import upper_face_weight
 from emotalk.infer.gating import NO_FACE, FacePlan
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 from emotalk.video.crop import crop_face, draw_label, label_overlay, pad_box, paste_face
@@ -290,7 +291,7 @@ class StreamJob:
     segment_frames: int
     skip_until: int = 0
     colour_match: bool = True
-    paste_region: str = "face"  # video.crop.PASTE_REGIONS: "lower" for lower-half (Wav2Lip-style) models
+    paste_region: str = "face"  # video.crop.PASTE_REGIONS: "lower" for lower-half models, "emotion" for EmoGen
     watermark: bool = False
     crf: int = 18
     preset: str = "veryfast"
@@ -451,6 +452,7 @@ class StreamRunner:
                             item.box,
                             reference=item.crop if job.colour_match else None,
                             region=job.paste_region,
+                            upper=upper_face_weight(item.emotion),
                         )
                         if item.alpha < 1.0:  # fading in or out: blend towards the original inside the box
                             x1, y1, x2, y2 = (int(v) for v in item.box)

@@ -102,8 +102,10 @@ def box_mask(height: int, width: int, inner: float = 0.7, power: float = 3.0) ->
 
 
 #: Paste regions: "face" blends the whole generated crop; "lower" only below the nose line (lower-half models
-#: were shown the real upper half, so their upper half is a blurred copy of it: keep the real pixels there).
-PASTE_REGIONS = ("face", "lower")
+#: were shown the real upper half, so their upper half is a blurred copy of it: keep the real pixels there);
+#: "emotion" (full-face emotion models) the lower face always and the eyes and brows only as much as the frame's
+#: emotion asks (its non-neutral weight), so a neutral or weak emotion keeps more of the real upper face.
+PASTE_REGIONS = ("face", "lower", "emotion")
 LOWER_FADE = (0.45, 0.60)  # alpha rises from 0 to 1 between these fractions of the box height (smoothstep)
 
 
@@ -115,11 +117,27 @@ def lower_face_mask(height: int, width: int, fade: tuple[float, float] = LOWER_F
     return box_mask(height, width) * ramp[:, None]
 
 
-def region_mask(region: str, height: int, width: int) -> np.ndarray:
+def paste_region_for(mask_mode: str, uses_emotion: bool) -> str:
+    """Which `PASTE_REGIONS` entry a generator's output takes: lower-half models "lower", emotion models "emotion"."""
+    if mask_mode == "lower_half":
+        return "lower"
+    return "emotion" if uses_emotion else "face"
+
+
+def emotion_face_mask(height: int, width: int, upper: float) -> np.ndarray:
+    """The lower-face mask, plus the rest of the feathered box weighted by `upper` in 0..1."""
+    lower = lower_face_mask(height, width)
+    return lower + float(np.clip(upper, 0.0, 1.0)) * (box_mask(height, width) - lower)
+
+
+def region_mask(region: str, height: int, width: int, upper: float = 1.0) -> np.ndarray:
+    """The alpha of paste region `region` for a box; `upper` is the upper-face weight of the "emotion" region."""
     if region == "face":
         return box_mask(height, width)
     if region == "lower":
         return lower_face_mask(height, width)
+    if region == "emotion":
+        return emotion_face_mask(height, width, upper)
     raise ValueError(f"unknown paste region {region!r}; use one of {', '.join(PASTE_REGIONS)}")
 
 
@@ -130,6 +148,7 @@ def paste_face(
     mask: np.ndarray | None = None,
     reference: np.ndarray | None = None,
     region: str = "face",
+    upper: float = 1.0,
 ) -> np.ndarray:
     """Resize the generated `face` to `padded_box` and blend it into `frame` in place through a feathered mask.
 
@@ -139,7 +158,8 @@ def paste_face(
         mask: alpha [h, w] for the box (default: `region_mask(region, h, w)`); 1 takes the generated pixel.
         reference: the original crop `face` replaces (same size as `face`): when given, the face's colours are
             matched to it first (`match_colour`).
-        region: "face" (whole feathered box) or "lower" (below the nose line only), see `PASTE_REGIONS`.
+        region: "face" (whole feathered box), "lower" (below the nose line only) or "emotion", see `PASTE_REGIONS`.
+        upper: the "emotion" region's upper-face weight (1 − the frame's neutral weight).
     """
     x1, y1, x2, y2 = (int(v) for v in padded_box)
     h, w = y2 - y1, x2 - x1
@@ -149,7 +169,7 @@ def paste_face(
         face = match_colour(face, reference)
     interp = cv2.INTER_AREA if face.shape[0] > max(h, w) else cv2.INTER_LINEAR
     big = cv2.resize(face, (w, h), interpolation=interp)
-    alpha = region_mask(region, h, w) if mask is None else mask
+    alpha = region_mask(region, h, w, upper) if mask is None else mask
     if alpha.shape != (h, w):
         raise ValueError(f"mask of shape {alpha.shape} does not fit the box {h}x{w}")
     roi = frame[y1:y2, x1:x2]
