@@ -72,7 +72,7 @@ def score(checkpoint: Path, cfg: DictConfig) -> dict[str, float]:
     """Mean per-frame scores of a generator checkpoint on the validation actors' fixed evaluation plan."""
     from hydra.utils import instantiate
 
-    from emotalk.lit.stages import load_net
+    from emotalk.models.stages import load_net
 
     gen = load_net(checkpoint, "generator", "generator", "seq")
     dm = instantiate(cfg.data, _convert_="all")

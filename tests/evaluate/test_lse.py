@@ -248,7 +248,7 @@ def test_trained_expert_ranks_the_own_audio_first(media: Path, tmp_path: Path) -
     emotion), with the expert SyncNet trained on synthetic data by the syncnet stage."""
     from emotalk.data.clips import clip_dir
     from emotalk.data.preprocess import preprocess
-    from emotalk.lit.stages import load_net
+    from emotalk.models.stages import load_net
 
     ckpt = Path(__file__).resolve().parents[2] / "outputs/stages_tiny/syncnet.ckpt"
     if not ckpt.is_file():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from emotalk.infer.model import SHIPPED_DIR, SHIPPED_EXPERT, SHIPPED_GENERATOR, load_generator
-from emotalk.lit.stages import load_net
+from emotalk.models.stages import load_net
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

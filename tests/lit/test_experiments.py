@@ -59,7 +59,7 @@ def test_quality_discriminator_variant_runs(run_train, tiny_stages):
 
 def test_stage_checkpoints_configure_the_modules(run_train, tiny_stages):
     from emotalk.lit.gan import GANModule
-    from emotalk.lit.stages import load_net
+    from emotalk.models.stages import load_net
 
     gen = load_net(tiny_stages / "base_lrs2_fullface.ckpt", "generator", "base", "base_lrs2_fullface")
     assert not gen.use_emotion and gen.config["width"] == 0.25
@@ -78,7 +78,7 @@ def test_stage_checkpoints_configure_the_modules(run_train, tiny_stages):
 def test_pretrain_whole_starts_from_every_generator_weight(tiny_stages):
     """The warm-up → expert hand-off (the shipped real-face recipe): all weights, not just the encoder."""
     from emotalk.lit.gan import GANModule
-    from emotalk.lit.stages import load_net
+    from emotalk.models.stages import load_net
 
     ckpt = str(tiny_stages / "base_lrs2_fullface.ckpt")
     gen = load_net(ckpt, "generator", "base", "base_lrs2_fullface")

@@ -1,6 +1,6 @@
 """EmoAcc: a held-out video emotion classifier's accuracy on generated videos, the requested emotion as the label.
 
-The judge is an ``emotion_classifier`` experiment checkpoint (ours, via `lit.stages.load_net`) or EmoGen's DISCEMO
+The judge is an ``emotion_classifier`` experiment checkpoint (ours, via `models.stages.load_net`) or EmoGen's DISCEMO
 state_dict (loaded with the reference's channel/time layout, Q1). It is only trusted after it classifies the test
 actors' **real** clips correctly more than 90 % of the time (mission.md §7); `check_classifier` computes that
 accuracy, and refuses a weaker judge with `ClassifierRejectedError` unless forced.
@@ -204,6 +204,6 @@ def gate(
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Our ``emotion_classifier`` checkpoint or EmoGen's DISCEMO state_dict, in eval mode."""
-    from emotalk.lit.stages import load_net
+    from emotalk.models.stages import load_net
 
     return load_net(path, "emotion", "emotion classifier (EmoAcc judge)", "emotion_classifier").to(device).eval()

@@ -744,7 +744,7 @@ def _tsne_figure(
     real = [real_feats[c.clip_id] for c in clips if c.meta.actor == actor and c.clip_id in real_feats]
     encoder = None
     try:
-        from emotalk.lit.stages import load_net
+        from emotalk.models.stages import load_net
 
         encoder = encoder_embeddings(load_net(ckpt, "generator", "generator", name))
     except (EmotalkError, RuntimeError, KeyError, TypeError) as exc:  # a checkpoint only the Dubber can read

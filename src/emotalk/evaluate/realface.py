@@ -317,7 +317,7 @@ def evaluate_realface(
     from emotalk.data.splits import SplitConfig, assign_splits
     from emotalk.evaluate.image_metrics import frame_ssim_psnr
     from emotalk.infer.model import load_generator
-    from emotalk.lit.stages import load_net
+    from emotalk.models.stages import load_net
 
     t0 = time.perf_counter()
     model = load_generator(checkpoint, device=device)

@@ -17,7 +17,7 @@ def export_checkpoint(src: Path | str, dst: Path | str, half: bool = True) -> Pa
     """A small inference copy of one of our checkpoints: its network's weights (fp16 by default) and its record.
 
     Optimizer states, the frozen judges (expert, classifier) and Lightning's loop state are dropped, so a
-    quarter-width generator takes a few MB. `load_generator` and `lit.stages.load_net` read the result.
+    quarter-width generator takes a few MB. `load_generator` and `models.stages.load_net` read the result.
     """
     ckpt = torch.load(src, map_location="cpu", weights_only=False)
     record = ckpt.get("emotalk") if isinstance(ckpt, dict) else None

@@ -158,8 +158,8 @@ def load_generator(
         channels_last: NHWC convolutions (on CPU with oneDNN, width 1.0: 128 CPU ms per frame against 161 for
             NCHW; docs/inference.md); None: on for CPU, off for CUDA.
     """
-    from emotalk.lit.stages import read_ours
     from emotalk.models import weights
+    from emotalk.models.stages import read_ours
 
     p = Path(path)
     if not p.is_file():

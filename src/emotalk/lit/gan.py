@@ -24,7 +24,6 @@ from typing_extensions import override
 
 from emotalk.data.batch import GeneratorBatch
 from emotalk.lit.common import EmotalkModule, adam
-from emotalk.lit.stages import load_net
 from emotalk.models.discriminator import AdversarialLoss, QualityDiscriminator
 from emotalk.models.generator import Generator
 from emotalk.models.losses import (
@@ -35,6 +34,7 @@ from emotalk.models.losses import (
     l1_loss,
     sync_loss,
 )
+from emotalk.models.stages import load_net
 from emotalk.models.syncnet import freeze
 from emotalk.spec import EMOTIONS
 
@@ -159,7 +159,7 @@ class GANModule(EmotalkModule):
             )
         pre = {"mode": "none", "checkpoint": None, **(pretrain or {})}
         if pre["mode"] in ("init", "frozen"):
-            from emotalk.lit.stages import require
+            from emotalk.models.stages import require
             from emotalk.models.weights import load_face_encoder
 
             path = require(pre["checkpoint"], "base model", "base_lrs2_fullface")
