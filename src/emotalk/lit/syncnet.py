@@ -9,7 +9,7 @@ from typing_extensions import override
 
 from emotalk.data.batch import SyncBatch
 from emotalk.lit.common import EmotalkModule, adam, with_schedule
-from emotalk.lit.stages import load_net
+from emotalk.models.stages import load_net
 from emotalk.models.syncnet import SyncNet, cosine_loss, sync_probability
 
 
