@@ -17,17 +17,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from emotalk.errors import EmotalkError
+from emotalk.models.emotion import Aggregate, accuracy, video_prediction
 from emotalk.spec import EMOTIONS
 
 GATE = 0.90
-Aggregate = Literal["mean", "vote"]
 
 
 class ClassifierRejectedError(EmotalkError):
@@ -70,20 +70,6 @@ def window_outputs(
     return lg, (torch.cat(feats) if feats else None)
 
 
-def video_prediction(logits: Tensor, how: Aggregate = "mean") -> int:
-    """One class index from per-window logits [W, 6] (W ≥ 1)."""
-    if len(logits) == 0:
-        raise ValueError("no window to classify")
-    mean = logits.mean(0)
-    if how == "mean":
-        return int(mean.argmax())
-    if how != "vote":
-        raise ValueError(f"how must be 'mean' or 'vote', got {how!r}")
-    votes = torch.bincount(logits.argmax(1), minlength=logits.shape[1])
-    top = (votes == votes.max()).nonzero().flatten()
-    return int(top[mean[top].argmax()])
-
-
 @dataclass
 class VideoEmotion:
     """The classifier's verdict on one video."""
@@ -116,13 +102,6 @@ def confusion(labels: Sequence[int], preds: Sequence[int], n: int = len(EMOTIONS
     for t, p in zip(labels, preds, strict=True):
         cm[int(t), int(p)] += 1
     return cm
-
-
-def accuracy(labels: Sequence[int], preds: Sequence[int]) -> float:
-    """Fraction of equal pairs (NaN when empty)."""
-    if len(labels) == 0:
-        return float("nan")
-    return float(np.mean(np.asarray(labels) == np.asarray(preds)))
 
 
 @dataclass

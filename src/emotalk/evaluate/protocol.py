@@ -447,7 +447,7 @@ def evaluate_experiments(
         if judges.classifier is not None:
             swaps = [r for r in exp_records if r.kind == "swap" and r.emo_pred is not None]
             cm = confusion([EMOTIONS.index(r.emotion) for r in swaps], [EMOTIONS.index(r.emo_pred) for r in swaps])
-            from emotalk.lit.plots import save_confusion_matrix
+            from emotalk.plots import save_confusion_matrix
 
             acc = np.trace(cm) / max(cm.sum(), 1)
             save_confusion_matrix(
@@ -458,7 +458,7 @@ def evaluate_experiments(
             fid.reset_fake()
     detector.close()
     if gate_result is not None:
-        from emotalk.lit.plots import save_confusion_matrix
+        from emotalk.plots import save_confusion_matrix
 
         save_confusion_matrix(
             np.asarray(gate_result.confusion),

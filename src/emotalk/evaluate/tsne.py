@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emotalk.lit.plots import save_figure
+from emotalk.plots import save_figure
 from emotalk.spec import EMOTIONS, NEUTRAL
 
 #: one colour per emotion (matplotlib's tab10 order), the same in every figure

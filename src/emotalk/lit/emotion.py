@@ -89,7 +89,7 @@ class EmotionModule(EmotalkModule):
         self.test_confusion.reset()
         log_dir = self.trainer.log_dir or self.trainer.default_root_dir  # on every rank: log_dir broadcasts
         if self.trainer.is_global_zero:
-            from emotalk.lit.plots import save_confusion_matrix
+            from emotalk.plots import save_confusion_matrix
 
             save_confusion_matrix(cm, EMOTIONS, Path(log_dir) / "confusion_matrix.png")
 

@@ -468,7 +468,7 @@ class GANModule(EmotalkModule):
     @torch.no_grad()
     def render_grid(self, path: Path) -> Path:
         """[reference | input | generated | target (| generated with another emotion)] PNG of the fixed batch."""
-        from emotalk.lit.plots import save_sample_grid
+        from emotalk.plots import save_sample_grid
 
         b = self.grid_batch
         assert b is not None

@@ -1,8 +1,8 @@
 """`ClipAccuracy`: accuracy per clip (video), the unit EmoAcc and its 90 % gate score, during training.
 
 Window accuracy scores each 5-frame window alone; EmoAcc (evaluate/emotion_acc.py) predicts one emotion per video
-from the mean logits of its windows. Logging both lets the classifier's training run report the number that decides
-whether `emotalk evaluate` accepts it as a judge.
+from the mean logits of its windows (`models.emotion.video_prediction`, shared by both). Logging both lets the
+classifier's training run report the number that decides whether `emotalk evaluate` accepts it as a judge.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 from typing_extensions import override
 
-from emotalk.evaluate.emotion_acc import accuracy, video_prediction
+from emotalk.models.emotion import accuracy, video_prediction
 
 
 class ClipAccuracy(Metric):

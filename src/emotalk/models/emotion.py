@@ -12,10 +12,18 @@ is 3 consecutive (channel, time) planes, not a colour frame. We permute to (B, T
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
 from torch import Tensor, nn
 
 from emotalk.models.blocks import scaled
 from emotalk.spec import EMOTIONS
+
+#: how per-window logits become one video prediction (EmoAcc, its gate and the training-time ClipAccuracy)
+Aggregate = Literal["mean", "vote"]
 
 
 class EmotionClassifier(nn.Module):
@@ -79,3 +87,24 @@ class EmotionClassifier(nn.Module):
 
     def forward(self, video: Tensor) -> Tensor:
         return self.cls(self.features(video))
+
+
+def video_prediction(logits: Tensor, how: Aggregate = "mean") -> int:
+    """One class index from per-window logits [W, 6] (W ≥ 1)."""
+    if len(logits) == 0:
+        raise ValueError("no window to classify")
+    mean = logits.mean(0)
+    if how == "mean":
+        return int(mean.argmax())
+    if how != "vote":
+        raise ValueError(f"how must be 'mean' or 'vote', got {how!r}")
+    votes = torch.bincount(logits.argmax(1), minlength=logits.shape[1])
+    top = (votes == votes.max()).nonzero().flatten()
+    return int(top[mean[top].argmax()])
+
+
+def accuracy(labels: Sequence[int], preds: Sequence[int]) -> float:
+    """Fraction of equal pairs (NaN when empty)."""
+    if len(labels) == 0:
+        return float("nan")
+    return float(np.mean(np.asarray(labels) == np.asarray(preds)))
