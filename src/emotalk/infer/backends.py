@@ -1,0 +1,255 @@
+"""CPU inference backends for the generator: eager PyTorch, ONNX Runtime or OpenVINO, in fp32, bf16 or int8.
+
+Why: at paper width the generator is ~87 % of a CPU dub (issue #15). The exported graph (every variant: with or
+without emotion, seq/end fusion, LSTM noise; the mask is applied before the net, so both masks share one graph)
+runs in another runtime behind the same `LoadedGenerator`: `with_backend` swaps its `net` for a `RuntimeNet`
+that takes and returns torch tensors, so the pipeline, the CLI and the server do not change.
+
+* ``onnx``: ONNX Runtime, CPU provider (fp32 ≈ eager torch; int8 from `infer.quantize`).
+* ``openvino``: OpenVINO on the same ONNX file. ``bf16`` is its default on CPUs with AVX512-BF16/AMX and
+  about twice as fast as fp32; ``int8`` runs the quantized (QDQ) graph with int8 kernels (docs/inference.md).
+
+Exports are cached (``$EMOTALK_CACHE`` or ~/.cache/emotalk, ``exported/``) under a key of the checkpoint's
+SHA-256, the precision, the opset, the torch/onnxruntime versions and, for int8, the calibration set, so the
+export (seconds) and the quantization (tens of seconds) happen once per model. GPU inference stays on PyTorch.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from emotalk.errors import ConfigError
+from emotalk.models.blocks import Conv2dBlock, ConvTranspose2dBlock
+from emotalk.models.generator import IMG_SIZE, N_EMOTIONS, Generator
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx", "openvino")
+PRECISIONS = ("fp32", "bf16", "int8")
+OPSET = 17
+#: Calibration feeds for int8: a callable so that the (slow) capture runs only when the cache has no int8 model.
+Calibration = Callable[[], Iterable[dict[str, np.ndarray]]]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("EMOTALK_CACHE", Path.home() / ".cache" / "emotalk")) / "exported"
+
+
+def file_sha256(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def input_names(net: Generator) -> tuple[str, ...]:
+    """The exported graph's inputs, in order: audio [N,1,80,16], face [N,6,96,96] (, emotion [N,6]) (, noise)."""
+    return ("audio", "face") + (("emotion",) if net.use_emotion else ()) + (("noise",) if net.noise_dim else ())
+
+
+def fused_copy(net: Generator) -> Generator:
+    """A copy with every BatchNorm folded into its (transposed) convolution: the exporter folds Conv+BN but not
+    ConvTranspose+BN, and the int8 quantizer wants bare convolutions (one scale per output channel)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    out = copy.deepcopy(net).eval()
+    for m in out.modules():
+        if isinstance(m, Conv2dBlock | ConvTranspose2dBlock):
+            conv, bn = m.conv_block[0], m.conv_block[1]
+            m.conv_block = nn.Sequential(
+                fuse_conv_bn_eval(conv, bn, transpose=isinstance(m, ConvTranspose2dBlock)), nn.Identity()
+            )
+    return out
+
+
+class _Frames(nn.Module):
+    """The 4-D frames path with every input explicit (the noise too: the graph must not draw random numbers)."""
+
+    def __init__(self, net: Generator) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, audio: Tensor, face: Tensor, *rest: Tensor) -> Tensor:
+        emotion = rest[0] if self.net.use_emotion else None
+        noise = rest[-1] if self.net.noise_dim else None
+        return self.net(audio, face, emotion, noise)
+
+
+def example_inputs(net: Generator, n: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs of the exported graph's names and shapes (export tracing and tests)."""
+    rng = np.random.default_rng(seed)
+    feeds = {
+        "audio": rng.standard_normal((n, 1, 80, 16), dtype=np.float32),
+        "face": rng.random((n, 6, IMG_SIZE, IMG_SIZE), dtype=np.float32),
+        "emotion": np.eye(N_EMOTIONS, dtype=np.float32)[np.arange(n) % N_EMOTIONS],
+        "noise": rng.standard_normal((n, net.noise_dim or 1), dtype=np.float32),
+    }
+    return {k: feeds[k] for k in input_names(net)}
+
+
+def export_onnx(net: Generator, path: Path | str) -> Path:
+    """Export the frames path of `net` (BatchNorm folded, batch axis dynamic) to ONNX, atomically.
+
+    Uses torch's TorchScript exporter (``dynamo=False``): it needs no onnxscript and handles the LSTM."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = input_names(net)
+    args = tuple(torch.from_numpy(v) for v in example_inputs(net).values())
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's deprecation notice and tracer warnings on shape checks
+        torch.onnx.export(
+            _Frames(fused_copy(net).float()),
+            args,
+            str(tmp),
+            input_names=list(names),
+            output_names=["out"],
+            dynamic_axes={k: {0: "n"} for k in (*names, "out")},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    tmp.replace(path)
+    return path
+
+
+def cache_key(checkpoint: Path | str, precision: str, calibration_id: str = "") -> str:
+    """What the exported file depends on: the weights, the precision, the exporter and the calibration set."""
+    import onnxruntime
+
+    parts = [file_sha256(checkpoint), precision, f"opset{OPSET}", torch.__version__, onnxruntime.__version__]
+    if precision == "int8":
+        parts.append(calibration_id)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def exported_model(
+    net: Generator, checkpoint: Path | str, int8: bool, calibration: Calibration | None, calibration_id: str
+) -> Path:
+    """The cached ONNX file of `net` (fp32, or int8 QDQ quantized with `calibration`), made when absent."""
+    root = cache_root()
+    fp32 = root / f"generator-{cache_key(checkpoint, 'fp32')}.onnx"
+    if not fp32.is_file():
+        t0 = time.perf_counter()
+        export_onnx(net, fp32)
+        log.info("exported %s to %s in %.1f s", Path(checkpoint).name, fp32, time.perf_counter() - t0)
+    if not int8:
+        return fp32
+    q = root / f"generator-{cache_key(checkpoint, 'int8', calibration_id)}.int8.onnx"
+    if not q.is_file():
+        if calibration is None:
+            raise ConfigError("int8 needs calibration data (face crops and mels); pass --calibrate CLIP [CLIP ...]")
+        from emotalk.infer.quantize import quantize_int8
+
+        t0 = time.perf_counter()
+        quantize_int8(fp32, q, calibration())
+        log.info("quantized %s to int8 (%s) in %.1f s", Path(checkpoint).name, q, time.perf_counter() - t0)
+    return q
+
+
+class RuntimeNet:
+    """An exported generator behind the eager net's call: (audio, face, emotion, noise) tensors → faces tensor.
+
+    Safe to call from several threads at once (the pipeline's generator workers): ONNX Runtime sessions are;
+    OpenVINO gets one infer request per calling thread and one stream per worker."""
+
+    def __init__(
+        self, path: Path, net: Generator, backend: str, precision: str, workers: int = 1, threads: int = 1
+    ) -> None:
+        self.path, self.backend, self.precision = path, backend, precision
+        self.use_emotion, self.noise_dim, self.config = net.use_emotion, net.noise_dim, dict(net.config)
+        self.names = input_names(net)
+        self._local = threading.local()
+        if backend == "onnx":
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            so.intra_op_num_threads, so.inter_op_num_threads = max(1, threads), 1
+            so.log_severity_level = 3
+            self._session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        elif backend == "openvino":
+            import openvino as ov
+
+            core = ov.Core()
+            core.set_property({"CACHE_DIR": str(cache_root() / "openvino")})  # compiled blobs: a warm start
+            config = {
+                "NUM_STREAMS": str(max(1, workers)),
+                "INFERENCE_NUM_THREADS": max(1, workers) * max(1, threads),
+                "INFERENCE_PRECISION_HINT": "f32" if precision == "fp32" else "bf16",
+            }
+            if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+                config["INFERENCE_PRECISION_HINT"] = "f32"
+                log.warning("this CPU has no bf16 instructions: OpenVINO runs fp32 instead")
+            self._compiled = core.compile_model(str(path), "CPU", config)
+        else:
+            raise ConfigError(f"unknown runtime backend {backend!r}; expected onnx or openvino")
+
+    def __call__(
+        self, audio: Tensor, face: Tensor, emotion: Tensor | None = None, noise: Tensor | None = None
+    ) -> Tensor:
+        n = face.shape[0]
+        feeds = {"audio": audio, "face": face, "emotion": emotion}
+        if self.noise_dim:
+            feeds["noise"] = torch.randn(n, self.noise_dim) if noise is None else noise  # as the eager net draws
+        if self.use_emotion and emotion is not None and emotion.shape[0] == 1 < n:
+            feeds["emotion"] = emotion.expand(n, N_EMOTIONS)
+        arrays = {k: np.ascontiguousarray(feeds[k].detach().cpu().numpy(), dtype=np.float32) for k in self.names}
+        return torch.from_numpy(self.run(arrays))
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if self.backend == "onnx":
+            return self._session.run(None, feeds)[0]
+        req = getattr(self._local, "request", None)
+        if req is None:
+            req = self._local.request = self._compiled.create_infer_request()
+        return np.array(req.infer(feeds)[0], copy=True)  # the request's buffer is reused by its next call
+
+
+def check_backend(backend: str, precision: str, device: torch.device | str) -> None:
+    """Refuse combinations that cannot run, with the fix in the message."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if backend == "torch" and precision != "fp32":
+        raise ConfigError(f"--precision {precision} needs --backend openvino (or onnx for int8); torch runs fp32")
+    if backend == "onnx" and precision == "bf16":
+        raise ConfigError("bf16 runs on --backend openvino; ONNX Runtime's CPU provider has fp32 and int8")
+    if backend != "torch" and torch.device(device).type != "cpu":
+        raise ConfigError(f"--backend {backend} is for CPU; on a GPU use --backend torch")
+
+
+def with_backend(
+    model: Any,
+    backend: str = "torch",
+    precision: str = "fp32",
+    *,
+    workers: int = 1,
+    threads: int = 1,
+    calibration: Calibration | None = None,
+    calibration_id: str = "",
+) -> Any:
+    """`model` (a `LoadedGenerator`) running on `backend` in `precision`; the torch fp32 model is returned as is."""
+    check_backend(backend, precision, model.device)
+    if backend == "torch":
+        return model
+    net: Generator = model.net
+    path = exported_model(net, model.path, precision == "int8", calibration, calibration_id)
+    t0 = time.perf_counter()
+    runtime = RuntimeNet(path, net, backend, precision, workers, threads)
+    log.info("generator on %s %s (%s) ready in %.1f s", backend, precision, path.name, time.perf_counter() - t0)
+    return replace(model, net=runtime, channels_last=False)
