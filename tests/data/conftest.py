@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emotalk.cremad import format_name
 from emotalk.data.clips import ClipMeta, write_clip, write_manifest
-from emotalk.data.cremad import format_name
 from emotalk.spec import EMOTIONS, LEVELS
 
 S = 96

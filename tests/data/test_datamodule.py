@@ -12,10 +12,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from emotalk.cremad import ACTORS, TEST_ACTORS, VAL_ACTORS
 from emotalk.data.augment import FrameAugment
 from emotalk.data.batch import ClipBatch, GeneratorBatch, SyncBatch
 from emotalk.data.clips import ClipMeta
-from emotalk.data.cremad import ACTORS, TEST_ACTORS, VAL_ACTORS
 from emotalk.data.datamodule import TalkingFaceDataModule
 from emotalk.data.splits import SPLITS, SplitConfig, actor_hash_unit, assign_splits, split_of
 from emotalk.errors import ConfigError, EmotalkError

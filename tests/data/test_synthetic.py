@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from emotalk.cremad import TEST_ACTORS, VAL_ACTORS, parse_name
 from emotalk.data import synthetic as syn
-from emotalk.data.cremad import TEST_ACTORS, VAL_ACTORS, parse_name
 from emotalk.ffmpeg import probe, run_ffmpeg
 from emotalk.spec import EMOTIONS
 from emotalk.video.decode import read_frames

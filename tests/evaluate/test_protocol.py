@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from emotalk.cli import main as cli_main
-from emotalk.data.cremad import parse_name
+from emotalk.cremad import parse_name
 from emotalk.errors import ConfigError
 from emotalk.evaluate import protocol, report
 from emotalk.evaluate.emotion_acc import ClassifierRejectedError

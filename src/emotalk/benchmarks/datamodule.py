@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emotalk.cremad import format_name
 from emotalk.data.augment import FrameAugment
 from emotalk.data.clips import ClipMeta, write_clip, write_manifest
-from emotalk.data.cremad import format_name
 from emotalk.data.datamodule import TalkingFaceDataModule
 from emotalk.spec import EMOTIONS
 

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from emotalk.data.cremad import EMOTION_CODES
+from emotalk.cremad import EMOTION_CODES
 
 
 def _media_dir() -> Path:

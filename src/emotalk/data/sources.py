@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from emotalk.data.cremad import parse_name
+from emotalk.cremad import parse_name
 from emotalk.errors import EmotalkError
 
 DATASETS: tuple[str, ...] = ("crema_d", "lrs2", "grid", "folder")

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from emotalk.cremad import TEST_ACTORS, VAL_ACTORS
 from emotalk.data.clips import ClipMeta
-from emotalk.data.cremad import TEST_ACTORS, VAL_ACTORS
 from emotalk.errors import ConfigError
 
 log = logging.getLogger(__name__)

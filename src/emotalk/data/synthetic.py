@@ -18,7 +18,7 @@ Everything is deterministic for (seed, clip name). What a model can learn from i
 
 Actor ids (`actor_ids`): 1001, then the first validation actor (1006), then the first test actor (1011), then
 1002, 1003, ... skipping those two. One actor is a training actor, two add a validation actor, three or more give
-the default actor split (data/cremad.py) a train, a validation and a test actor.
+the default actor split (cremad.py) a train, a validation and a test actor.
 
 Clips per actor (`clip_names`): CREMA-D's scheme for the first `sentences` sentences of `SENTENCES` (IEO first):
 IEO has NEU at XX and the five other emotions at LO, MD and HI (16 clips); every other sentence has the six emotions
@@ -49,7 +49,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from emotalk.data.cremad import ACTORS, SENTENCES, TEST_ACTORS, VAL_ACTORS, format_name, parse_name
+from emotalk.cremad import ACTORS, SENTENCES, TEST_ACTORS, VAL_ACTORS, format_name, parse_name
 from emotalk.errors import EmotalkError, MediaDecodeError
 from emotalk.ffmpeg import ffmpeg_exe, last_error_line
 from emotalk.spec import DEFAULT_SPEC, EMOTIONS

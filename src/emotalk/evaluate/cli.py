@@ -43,7 +43,7 @@ def parse_experiments(items: list[str]) -> dict[str, Path]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from emotalk.data.cremad import TEST_ACTORS
+    from emotalk.cremad import TEST_ACTORS
     from emotalk.evaluate.lse import DEFAULT_MIN_FACE_SIZE, DEFAULT_MIN_TRACK
 
     p.add_argument("--experiments", nargs="+", metavar="NAME=CKPT", help="generator checkpoints, one table row each")

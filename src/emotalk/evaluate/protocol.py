@@ -46,8 +46,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from emotalk.cremad import TEST_ACTORS
 from emotalk.data.clips import ClipMeta, clip_dir, read_manifest
-from emotalk.data.cremad import TEST_ACTORS
 from emotalk.errors import ConfigError, EmotalkError
 from emotalk.evaluate import report
 from emotalk.evaluate.emotion_acc import GATE, GateResult, classify_video, confusion, gate

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emotalk.data.cremad import emotion_index
+from emotalk.cremad import emotion_index
 from emotalk.errors import ConfigError
 from emotalk.spec import EMOTIONS, NEUTRAL
 

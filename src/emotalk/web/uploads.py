@@ -208,7 +208,7 @@ async def read_upload(request: Request, folder: Path, max_bytes: int) -> Upload:
 
 def parse_options(fields: dict[str, str]) -> dict[str, Any]:
     """Emotion, strength, timeline, face and watermark from the form, checked as the Dubber would check them."""
-    from emotalk.data.cremad import emotion_index
+    from emotalk.cremad import emotion_index
     from emotalk.infer.emotion import EmotionSchedule, check_strength
     from emotalk.infer.stream import FaceSelector
 

@@ -1,5 +1,8 @@
 """CREMA-D naming: the only module that knows its codes (`<Actor>_<Sentence>_<Emotion>_<Level>`).
 
+It sits beside `spec.py`, below data/, because inference and the web app parse the same emotion names and codes
+(`emotion_index`) and must not import the data package.
+
 >>> parse_name("1001_DFA_ANG_XX")
 CremaName(actor='1001', sentence='DFA', emotion='angry', level='unspecified')
 """
