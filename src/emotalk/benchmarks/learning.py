@@ -99,7 +99,7 @@ def fit(experiment: str, overrides: list[str], data: Path, tmp: Path) -> tuple[d
 
 def classifier_gate(checkpoint: Path, data: Path) -> GateResult:
     """The `emotalk evaluate` gate (evaluate/emotion_acc.py) on the real clips of the test actors, never raising."""
-    from emotalk.data.cremad import TEST_ACTORS
+    from emotalk.cremad import TEST_ACTORS
     from emotalk.evaluate.emotion_acc import check_classifier, load_classifier
     from emotalk.evaluate.protocol import load_faces, test_clips
     from emotalk.spec import EMOTIONS
