@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
+#: `auto`: OpenVINO on CPU (torch on a GPU); int8 when there is a calibration set for the model (`--calibrate`
+#: clips, or the shipped model's GRID training clips), else bf16 (fp32 on CPUs without bf16 instructions).
+AUTO = "auto"
 OPSET = 17
 #: Calibration feeds for int8: a callable so that the (slow) capture runs only when the cache has no int8 model.
 Calibration = Callable[[], Iterable[dict[str, np.ndarray]]]
@@ -219,6 +222,33 @@ class RuntimeNet:
         return np.array(req.infer(feeds)[0], copy=True)  # the request's buffer is reused by its next call
 
 
+def resolve(
+    backend: str, precision: str, device: torch.device | str, checkpoint: Path | str, clips: list[Path] | None
+) -> tuple[str, str, list[Path]]:
+    """(backend, precision, calibration clips) with `auto` resolved (see AUTO) and the combination checked."""
+    on_cpu = torch.device(device).type == "cpu"
+    if backend == AUTO:
+        backend = "openvino" if on_cpu else "torch"
+    if precision == AUTO and backend == "torch":
+        precision = "fp32"
+    clips = list(clips or [])
+    if precision in (AUTO, "int8") and not clips:
+        from emotalk.infer.model import SHIPPED_GENERATOR
+        from emotalk.infer.quantize import default_calibration_clips
+
+        shipped = SHIPPED_GENERATOR.is_file() and Path(checkpoint).resolve() == SHIPPED_GENERATOR.resolve()
+        clips = default_calibration_clips() if shipped else []
+    if precision == AUTO:
+        precision = "int8" if clips else ("bf16" if backend == "openvino" else "fp32")
+    check_backend(backend, precision, device)
+    if precision == "int8" and not clips:
+        raise ConfigError(
+            "int8 calibrates on face clips like the model's training data: pass --calibrate CLIP [CLIP ...] "
+            "(or use --precision fp32/bf16)"
+        )
+    return backend, precision, clips
+
+
 def check_backend(backend: str, precision: str, device: torch.device | str) -> None:
     """Refuse combinations that cannot run, with the fix in the message."""
     if backend not in BACKENDS:
@@ -231,6 +261,38 @@ def check_backend(backend: str, precision: str, device: torch.device | str) -> N
         raise ConfigError("bf16 runs on --backend openvino; ONNX Runtime's CPU provider has fp32 and int8")
     if backend != "torch" and torch.device(device).type != "cpu":
         raise ConfigError(f"--backend {backend} is for CPU; on a GPU use --backend torch")
+
+
+def runtime_for(
+    model: Any,
+    backend: str = "torch",
+    precision: str = AUTO,
+    *,
+    workers: int = 1,
+    threads: int = 1,
+    calibration_clips: list[Path] | None = None,
+) -> Any:
+    """`with_backend` from user settings: `auto` resolved, int8 calibrated by dubbing the calibration clips."""
+    backend, precision, clips = resolve(backend, precision, model.device, model.path, calibration_clips)
+    if precision != "int8":
+        return with_backend(model, backend, precision, workers=workers, threads=threads)
+    from emotalk.infer.quantize import calibration_id, capture_calibration
+
+    return with_backend(
+        model,
+        backend,
+        precision,
+        workers=workers,
+        threads=threads,
+        calibration=lambda: capture_calibration(model.path, clips),
+        calibration_id=calibration_id(clips),
+    )
+
+
+def runtime_name(model: Any) -> str:
+    """ "openvino int8", "onnx fp32", "torch fp32": what runs a loaded generator."""
+    net = model.net
+    return f"{net.backend} {net.precision}" if isinstance(net, RuntimeNet) else "torch fp32"
 
 
 def with_backend(

@@ -90,6 +90,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--device", default="auto", help="cpu | cuda | auto (default)")
     run.add_argument("--batch-size", type=int, default=None, help="generator batch (default: measured)")
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    run.add_argument(
+        "--backend",
+        default="torch",
+        choices=("torch", "onnx", "openvino", "auto"),
+        help="generator runtime on CPU (default torch; openvino int8 is fastest; docs/inference.md)",
+    )
+    run.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "int8"),
+        help="onnx/openvino precision (auto: int8 when calibration clips exist, else bf16/fp32)",
+    )
+    run.add_argument(
+        "--calibrate",
+        type=Path,
+        nargs="+",
+        metavar="CLIP",
+        help="int8 calibration clips like the model's training data (once; the result is cached)",
+    )
     run.add_argument("--segment-frames", type=int, default=300, help="frames per resumable segment")
     run.add_argument("--crf", type=int, default=18, help="H.264 quality (lower = better, larger)")
     run.add_argument("--preset", default="veryfast", help="x264 preset")
@@ -152,6 +171,9 @@ def _dubber(args: argparse.Namespace) -> Any:
         crossfade=args.crossfade,
         allow_no_face=args.allow_no_face,
         gating=gate_settings(args),
+        backend=args.backend,
+        precision=args.precision,
+        calibration_clips=args.calibrate,
     )
     print(f"model: {args.checkpoint} ({source})")  # stdout: stderr is kept for errors and warnings
     return dubber

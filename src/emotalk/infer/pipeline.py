@@ -183,6 +183,8 @@ class Dubber:
         workers: generator batches run at once, each in its own thread (default: 2 on CPU with 2+ cores, else 1).
         threads: torch intra-op threads per worker on CPU (default: cores // workers); set for the duration of
             each dub and restored after it.
+        backend, precision, calibration_clips: the generator's runtime on CPU (torch | onnx | openvino | auto;
+            fp32 | bf16 | int8 | auto; int8's calibration clips), `infer.backends.runtime_for`.
     """
 
     def __init__(
@@ -204,6 +206,9 @@ class Dubber:
         workers: int | None = None,
         threads: int | None = None,
         spec: AVSpec = DEFAULT_SPEC,
+        backend: str = "torch",
+        precision: str = "auto",
+        calibration_clips: list[Path] | None = None,
     ) -> None:
         if batch_size is not None and int(batch_size) < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
@@ -231,6 +236,12 @@ class Dubber:
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {workers}")
         self.threads = int(threads) if threads else max(1, cores // self.workers)
+        from emotalk.infer.backends import runtime_for
+
+        self.model = runtime_for(
+            self.model, backend, precision, workers=self.workers, threads=self.threads,
+            calibration_clips=calibration_clips,
+        )  # fmt: skip
         from dataclasses import replace
 
         self.gating = replace(gating or GateSettings(), max_gap=int(max_gap))

@@ -73,6 +73,8 @@ class Settings:
     result_ttl_h: float = 24.0
     clean_every_s: float | None = None
     batch_size: int | None = None
+    backend: str = "torch"  # generator runtime on CPU (`emotalk serve` defaults to auto: the fastest)
+    precision: str = "auto"
 
 
 def default_checkpoint(explicit: Path | str | None = None) -> tuple[Path | None, str]:
@@ -212,7 +214,10 @@ def create_app(settings: Settings | None = None, *, runner: Runner | None = None
         from emotalk.web.jobs import resolve_devices
 
         devices = resolve_devices(s.device) if s.checkpoint else ["cpu"]
-        runner = DubRunner(s.checkpoint, source=s.checkpoint_source, devices=devices, batch_size=s.batch_size)
+        runner = DubRunner(
+            s.checkpoint, source=s.checkpoint_source, devices=devices, batch_size=s.batch_size,
+            backend=s.backend, precision=s.precision,
+        )  # fmt: skip
         workers = s.workers or len(devices)
     else:
         workers = s.workers or 1

@@ -529,6 +529,7 @@ class DubRunner:
         source: where the checkpoint setting came from ("--checkpoint", "$EMOTALK_CHECKPOINT", "default ...").
         devices: the device of each worker slot ("cpu", "cuda:0", ...); worker i uses devices[i % len].
         batch_size: the Dubber's generator batch (None: measured).
+        backend, precision: the generator's runtime on CPU (infer.backends; GPUs stay on torch).
     """
 
     def __init__(
@@ -538,8 +539,11 @@ class DubRunner:
         source: str = "",
         devices: list[str] | None = None,
         batch_size: int | None = None,
+        backend: str = "torch",
+        precision: str = "auto",
     ) -> None:
         self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.backend, self.precision = backend, precision
         self.source = source
         self.devices = devices or ["cpu"]
         self.batch_size = batch_size
@@ -553,6 +557,7 @@ class DubRunner:
             else ""
         )
         self.generator = ""
+        self.runtime = ""  # "openvino int8", "torch fp32", …
         self.load_seconds: float | None = None
 
     def start(self) -> None:
@@ -566,13 +571,18 @@ class DubRunner:
     def _load(self) -> None:
         t0 = time.perf_counter()
         try:
+            from emotalk.infer.backends import runtime_name
             from emotalk.infer.pipeline import Dubber
 
             for dev in dict.fromkeys(self.devices):
-                dubber = Dubber(self.checkpoint, device=dev, batch_size=self.batch_size)
+                backend = self.backend if dev == "cpu" else "torch"  # a GPU stays on PyTorch
+                dubber = Dubber(
+                    self.checkpoint, device=dev, batch_size=self.batch_size, backend=backend, precision=self.precision
+                )
                 dubber.detector()  # mediapipe's start-up, once, before the first job
                 self._dubbers[dev] = dubber
                 self.generator = dubber.model.source
+                self.runtime = runtime_name(dubber.model)
             self.state, self.message = "ready", ""
             self.load_seconds = round(time.perf_counter() - t0, 2)
             log.info("model %s loaded on %s in %.1f s", self.checkpoint, ", ".join(self._dubbers), self.load_seconds)
@@ -598,6 +608,7 @@ class DubRunner:
             "checkpoint": self.checkpoint.name if self.checkpoint else None,
             "source": self.source or None,
             "generator": self.generator or None,
+            "backend": self.runtime or None,
             "devices": list(dict.fromkeys(self.devices)),
             "load_seconds": self.load_seconds,
             "message": self.message or None,
