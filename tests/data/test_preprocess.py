@@ -23,18 +23,16 @@ from emotalk.data.lrs2 import read_filelist
 from emotalk.data.preprocess import (
     LOCK,
     MANIFEST_CSV,
-    FaceTrack,
     PreprocessOptions,
-    fill_gaps,
     preprocess,
 )
 from emotalk.data.sources import list_crema_d, list_folder, list_sources, parse_split_files
 from emotalk.errors import EmotalkError
 from emotalk.ffmpeg import probe, run_ffmpeg
-from emotalk.spec import DEFAULT_SPEC, EMOTIONS
+from emotalk.spec import EMOTIONS
 from emotalk.video.crop import pad_box
 from emotalk.video.decode import VideoReader, read_frames
-from emotalk.video.faces import FaceDetector, smooth_boxes
+from emotalk.video.faces import FaceDetector
 
 CODES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -407,43 +405,3 @@ def test_killed_run_continues(media, tmp_path):
     assert not [d for d in (out / "clips").iterdir() if d.name.startswith(".")]
     assert [m.clip_id for m in read_manifest(out)] == [f"1001_DFA_{c}_XX" for c in CODES[:4]]
     assert killed_mid_run or len(first) == 4
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Face track: gap filling and streaming smoothing
-
-
-def test_fill_gaps_interpolates_short_gaps_only():
-    b = np.tile(np.arange(12, dtype=float)[:, None], (1, 4))
-    b[[0, 3, 4, 7, 8, 9, 11]] = np.nan  # edge, gap of 2, gap of 3, edge
-    filled, was = fill_gaps(b, 2)
-    np.testing.assert_allclose(filled[[3, 4], 0], [3.0, 4.0])
-    assert np.isnan(filled[[0, 7, 8, 9, 11]]).all()
-    assert was.tolist() == [i in (3, 4) for i in range(12)]
-    assert not fill_gaps(b, 0)[1].any()
-
-
-@pytest.mark.parametrize("max_gap", [0, 2])
-def test_streaming_track_equals_batch_smoothing(max_gap):
-    rng = np.random.default_rng(max_gap)
-    n = 40
-    xy = 60 + np.cumsum(rng.normal(0, 2, (n, 2)), axis=0)
-    raw = np.concatenate([xy, xy + 50], axis=1)
-    miss = rng.random(n) < 0.25
-    miss[[5, 6, 20, 21, 22]] = True
-    frames = [np.full((200, 200, 3), i, np.uint8) for i in range(n)]
-    track = FaceTrack(DEFAULT_SPEC, max_gap)
-    for f, b, m in zip(frames, raw, miss, strict=True):
-        track.push(f, None if m else b)
-        assert len(track._pending) <= track.lookahead + 1  # memory stays bounded
-    track.finish()
-    raw_nan = np.where(miss[:, None], np.nan, raw)
-    filled, was = fill_gaps(raw_nan, max_gap)
-    smooth = smooth_boxes(filled, DEFAULT_SPEC.box_smoothing)
-    ok = ~np.isnan(smooth).any(axis=1)
-    assert track.has_face == ok.tolist()
-    expect = np.array([pad_box(b, (200, 200)) if k else np.full(4, np.nan) for b, k in zip(smooth, ok, strict=True)])
-    np.testing.assert_array_equal(np.stack(track.boxes), expect.astype(np.float32))
-    assert track.filled == [i for i in range(n) if was[i] and ok[i]]
-    assert all(face[0, 0, 0] == i for i, face in enumerate(track.faces) if ok[i])  # frame i's crop at index i
-    assert all(not face.any() for i, face in enumerate(track.faces) if not ok[i])

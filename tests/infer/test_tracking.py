@@ -1,53 +1,12 @@
-"""Face choice and box tracking in the stream: the same boxes as preprocessing, chunk by chunk."""
+"""Face choice and batch sizing in the stream (box tracking: tests/video/test_track.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from emotalk.data.preprocess import fill_gaps
 from emotalk.errors import ConfigError
-from emotalk.infer.stream import BatchTuner, BoxTrack, FaceSelector
-from emotalk.spec import AVSpec
-from emotalk.video.faces import Box, smooth_boxes
-
-
-def random_boxes(n: int, seed: int = 0, holes: tuple[tuple[int, int], ...] = ((5, 6), (20, 24), (40, 41))):
-    rng = np.random.default_rng(seed)
-    xy = 100 + np.cumsum(rng.normal(0, 2, (n, 2)), axis=0)
-    boxes = np.concatenate([xy, xy + 80 + rng.normal(0, 1, (n, 2))], axis=1)
-    for a, b in holes:
-        boxes[a:b] = np.nan
-    return boxes
-
-
-@pytest.mark.parametrize("max_gap", [0, 2])
-def test_streamed_boxes_equal_preprocessing(max_gap):
-    spec = AVSpec()
-    raw = random_boxes(60)
-    want = smooth_boxes(fill_gaps(raw, max_gap)[0], spec.box_smoothing)
-    track = BoxTrack(spec, max_gap)
-    got = {}
-    for b in raw:
-        got.update(dict(track.push(None if np.isnan(b).any() else b)))
-        assert len(track.raw) <= 2 * track.reach + 2  # bounded memory
-    got.update(dict(track.finish()))
-    assert sorted(got) == list(range(60))
-    np.testing.assert_allclose(np.stack([got[j] for j in range(60)]), want, equal_nan=True, rtol=1e-6)
-
-
-def test_a_resumed_track_gives_the_same_boxes():
-    spec = AVSpec()
-    raw = random_boxes(60)
-    want = smooth_boxes(fill_gaps(raw, 2)[0], spec.box_smoothing)
-    skip = 30
-    first = skip - (spec.box_smoothing // 2 + 2 + 1)
-    track = BoxTrack(spec, 2, first=first)
-    got = {}
-    for b in raw[first:]:
-        got.update(dict(track.push(None if np.isnan(b).any() else b)))
-    got.update(dict(track.finish()))
-    np.testing.assert_allclose(np.stack([got[j] for j in range(skip, 60)]), want[skip:], equal_nan=True, rtol=1e-6)
+from emotalk.infer.stream import BatchTuner, FaceSelector
+from emotalk.video.faces import Box
 
 
 def test_face_selector():

@@ -62,8 +62,7 @@ from emotalk.data.clips import CLIPS_DIR, FAILURES, MANIFEST, ClipMeta, is_done,
 from emotalk.data.sources import DATASETS, SourceClip, list_sources, parse_split_files
 from emotalk.errors import EmotalkError, MediaDecodeError
 from emotalk.spec import DEFAULT_SPEC, AVSpec
-from emotalk.video.crop import crop_face, pad_box
-from emotalk.video.faces import smooth_boxes
+from emotalk.video.track import FaceTrack
 
 log = logging.getLogger(__name__)
 
@@ -112,107 +111,6 @@ class ClipResult:
     kind: str | None = None
     reason: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Face track: detections → gap filling → centred smoothing → padded crop, streaming
-
-
-def fill_gaps(boxes: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Linearly interpolate runs of at most `max_gap` NaN rows that have a detection on both sides.
-
-    Returns:
-        (filled [N, 4] float64, was_filled [N] bool). Runs at the start or end of the clip, and longer runs,
-        stay NaN.
-    """
-    boxes = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4)
-    filled = np.zeros(len(boxes), dtype=bool)
-    if max_gap <= 0 or len(boxes) < 3:
-        return boxes, filled
-    missing = np.isnan(boxes).any(axis=1)
-    i, n = 0, len(boxes)
-    while i < n:
-        if not missing[i]:
-            i += 1
-            continue
-        j = i
-        while j < n and missing[j]:
-            j += 1
-        # run [i, j): bounded by detections at i-1 and j?
-        if i > 0 and j < n and j - i <= max_gap:
-            a, b = boxes[i - 1], boxes[j]
-            for k in range(i, j):
-                t = (k - i + 1) / (j - i + 1)
-                boxes[k] = (1 - t) * a + t * b
-            filled[i:j] = True
-        i = j
-    return boxes, filled
-
-
-class FaceTrack:
-    """Turns a stream of (frame, detected box or None) into crops, holding only `lookahead + 1` frames.
-
-    The crop of frame j uses the smoothed box at j, which depends on the gap-filled boxes j-h..j+h
-    (h = box_smoothing // 2), each of which depends on detections up to `max_gap + 1` frames away. So frame j is
-    finished once frame j + h + max_gap + 1 has been detected, with exactly the result that
-    `smooth_boxes(fill_gaps(all_boxes))` would give.
-    """
-
-    def __init__(self, spec: AVSpec = DEFAULT_SPEC, max_gap: int = 2) -> None:
-        self.spec = spec
-        self.h = max(spec.box_smoothing, 1) // 2
-        self.g = max(max_gap, 0)
-        self.lookahead = self.h + (self.g + 1 if self.g else 0)
-        self.raw: list[np.ndarray] = []
-        self._pending: deque[tuple[int, np.ndarray]] = deque()
-        size = spec.img_size
-        self._blank = np.zeros((size, size, 3), np.uint8)
-        self.faces: list[np.ndarray] = []
-        self.boxes: list[np.ndarray] = []  # padded crop boxes in the frames' pixels (NaN: no face)
-        self.has_face: list[bool] = []
-        self.filled: list[int] = []  # frame indices whose box was interpolated
-
-    def push(self, frame: np.ndarray, box: np.ndarray | None) -> None:
-        self.raw.append(np.full(4, np.nan) if box is None else np.asarray(box, np.float64)[:4])
-        self._pending.append((len(self.raw) - 1, frame))
-        while self._pending and self._pending[0][0] <= len(self.raw) - 1 - self.lookahead:
-            self._finalize(*self._pending.popleft())
-
-    def finish(self) -> FaceTrack:
-        while self._pending:
-            self._finalize(*self._pending.popleft())
-        return self
-
-    def smoothed_box(self, j: int) -> tuple[np.ndarray, bool]:
-        """Smoothed (unpadded) box of frame j from the detections seen so far, and whether j was gap-filled."""
-        lo = max(0, j - self.h - self.g - 1)
-        hi = min(len(self.raw), j + self.h + self.g + 2)
-        filled, was_filled = fill_gaps(np.stack(self.raw[lo:hi]), self.g)
-        return smooth_boxes(filled, self.spec.box_smoothing)[j - lo], bool(was_filled[j - lo])
-
-    def _finalize(self, j: int, frame: np.ndarray) -> None:
-        box, was_filled = self.smoothed_box(j)
-        crop = None
-        if not np.isnan(box).any():
-            padded = pad_box(box, frame.shape[:2], self.spec)
-            try:
-                crop = crop_face(frame, padded, self.spec.img_size)
-            except ValueError:  # box outside the frame after clipping
-                crop = None
-        if crop is None:
-            self.faces.append(self._blank)
-            self.boxes.append(np.full(4, np.nan, np.float32))
-            self.has_face.append(False)
-        else:
-            self.faces.append(crop)
-            self.boxes.append(padded)
-            self.has_face.append(True)
-            if was_filled:
-                self.filled.append(j)
-
-    @property
-    def n_detected(self) -> int:
-        return int(sum(not np.isnan(b).any() for b in self.raw))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -309,8 +309,8 @@ class Analysis:
 
 def analyse(path: Path, detector: Any, spec: AVSpec = DEFAULT_SPEC) -> Analysis:
     """Decode at 25 fps, detect every face, and crop the largest face as preprocessing does."""
-    from emotalk.data.preprocess import FaceTrack
     from emotalk.video.decode import read_frames
+    from emotalk.video.track import FaceTrack
 
     frames = list(read_frames(path, fps=spec.fps))
     dets = [[b.as_array() for b in detector.detect(f)] for f in frames]

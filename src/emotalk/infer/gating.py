@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from emotalk.data.preprocess import fill_gaps
 from emotalk.video.faces import Box, MeshGeometry, smooth_boxes
+from emotalk.video.track import fill_gaps
 
 log = logging.getLogger(__name__)
 

@@ -37,13 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from emotalk.data.preprocess import fill_gaps
 from emotalk.errors import ConfigError
 from emotalk.infer.emotion import upper_face_weight
 from emotalk.infer.gating import NO_FACE, FacePlan
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 from emotalk.video.crop import crop_face, draw_label, label_overlay, pad_box, paste_face
-from emotalk.video.faces import Box, smooth_boxes
+from emotalk.video.faces import Box
 
 log = logging.getLogger(__name__)
 
@@ -98,55 +97,6 @@ class FaceSelector:
             "center": lambda b: (b.center[0] - w / 2) ** 2 + (b.center[1] - h / 2) ** 2,
         }
         return min(range(len(faces)), key=lambda k: key[self.position](faces[k]))  # type: ignore[index]
-
-
-class BoxTrack:
-    """Streaming `smooth_boxes(fill_gaps(raw boxes))`: push one raw box per frame, get finished frames back.
-
-    Frame j is final once frame j + h + g + 1 has been pushed (h = smoothing // 2, g = max_gap); only that many
-    raw boxes are kept. Gives exactly what preprocessing's `FaceTrack` gives (same functions, same windows).
-    """
-
-    def __init__(self, spec: AVSpec = DEFAULT_SPEC, max_gap: int = 2, first: int = 0) -> None:
-        self.window = spec.box_smoothing
-        self.h = max(spec.box_smoothing, 1) // 2
-        self.g = max(max_gap, 0)
-        self.reach = self.h + self.g + 1
-        self.lookahead = self.h + (self.g + 1 if self.g else 0)
-        self.first = first  # index of the first pushed frame
-        self.raw: deque[np.ndarray] = deque()
-        self.base = first  # index of raw[0]
-        self.n_pushed = 0
-        self.next_out = first
-
-    def push(self, box: np.ndarray | None) -> list[tuple[int, np.ndarray]]:
-        self.raw.append(np.full(4, np.nan) if box is None else np.asarray(box, np.float64)[:4])
-        self.n_pushed += 1
-        last = self.first + self.n_pushed - 1
-        out = []
-        while self.next_out <= last - self.lookahead:
-            out.append((self.next_out, self._smoothed(self.next_out)))
-            self.next_out += 1
-        return out
-
-    def finish(self) -> list[tuple[int, np.ndarray]]:
-        out = []
-        last = self.first + self.n_pushed - 1
-        while self.next_out <= last:
-            out.append((self.next_out, self._smoothed(self.next_out)))
-            self.next_out += 1
-        return out
-
-    def _smoothed(self, j: int) -> np.ndarray:
-        lo = max(self.first, j - self.reach)
-        hi = min(self.first + self.n_pushed, j + self.reach + 1)
-        rows = np.stack([self.raw[k - self.base] for k in range(lo, hi)])
-        filled, _ = fill_gaps(rows, self.g)
-        box = smooth_boxes(filled, self.window)[j - lo]
-        while self.base < j - self.reach:  # nothing before j - reach is needed again
-            self.raw.popleft()
-            self.base += 1
-        return box
 
 
 # ---------------------------------------------------------------------------------------------------- items
