@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from emotalk.data.sources import SourceClip, SourceProblem, _dedupe, is_video_name, safe_id
+from emotalk.data.listing import SourceClip, SourceProblem, dedupe, is_video_name, safe_id
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def list_grid(root: Path | str) -> tuple[list[SourceClip], list[SourceProblem]]:
             )
     if len(speakers) == 1:
         log.info("one GRID speaker (%s): split by sentence, %s", speakers[0].name, _split_counts(clips))
-    kept, dups = _dedupe(clips)
+    kept, dups = dedupe(clips)
     return kept, problems + dups
 
 

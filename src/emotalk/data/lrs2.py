@@ -13,7 +13,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from emotalk.data.sources import SourceClip, SourceProblem, _dedupe, _videos, safe_id
+from emotalk.data.listing import SourceClip, SourceProblem, dedupe, find_videos, safe_id
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def list_lrs2(
     root = Path(root)
     main = root / "main" if (root / "main").is_dir() else root
     clips = []
-    for p in _videos(main, recursive=True):
+    for p in find_videos(main, recursive=True):
         rel = p.relative_to(main).with_suffix("")
         if len(rel.parts) != 2:
             continue  # not main/<speaker>/<clip>
@@ -66,7 +66,7 @@ def list_lrs2(
                 clip_id=safe_id(f"{speaker}_{name}"), path=p, dataset="lrs2", actor=speaker, key=f"{speaker}/{name}"
             )
         )
-    clips, problems = _dedupe(clips)
+    clips, problems = dedupe(clips)
     lists = dict(split_files) if split_files else find_filelists(root)
     if not lists:
         log.warning("no LRS2 filelists (train.txt/val.txt/test.txt) in %s: every clip gets split None", root)

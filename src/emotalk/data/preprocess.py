@@ -59,7 +59,8 @@ from typing import Any
 import numpy as np
 
 from emotalk.data.clips import CLIPS_DIR, FAILURES, MANIFEST, ClipMeta, is_done, scan_clips, write_clip, write_manifest
-from emotalk.data.sources import DATASETS, SourceClip, list_sources, parse_split_files
+from emotalk.data.listing import SourceClip
+from emotalk.data.sources import DATASETS, list_sources, parse_split_files
 from emotalk.errors import EmotalkError, MediaDecodeError
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 from emotalk.video.track import FaceTrack

@@ -13,88 +13,24 @@ returned as `SourceProblem`s, so they reach the same failure report instead of b
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from emotalk.cremad import parse_name
+from emotalk.data.grid import list_grid
+from emotalk.data.listing import (
+    VIDEO_SUFFIXES,
+    SourceClip,
+    SourceProblem,
+    dedupe,
+    find_videos,
+    safe_id,
+)
+from emotalk.data.lrs2 import list_lrs2, read_filelist
 from emotalk.errors import EmotalkError
 
 DATASETS: tuple[str, ...] = ("crema_d", "lrs2", "grid", "folder")
-#: Containers taken as videos when listing a folder (content is checked later with ffmpeg, not by the name).
-VIDEO_SUFFIXES: tuple[str, ...] = (
-    ".flv",
-    ".mp4",
-    ".m4v",
-    ".mov",
-    ".mkv",
-    ".webm",
-    ".avi",
-    ".mpg",
-    ".mpeg",
-    ".wmv",
-    ".3gp",
-    ".ts",
-)
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@dataclass(frozen=True)
-class SourceClip:
-    """One video to preprocess and the labels that go into its `ClipMeta`."""
-
-    clip_id: str
-    path: Path
-    dataset: str
-    actor: str
-    key: str  # the name a split filelist uses for this clip (LRS2 `speaker/clip`, CREMA-D stem, folder rel. path)
-    sentence: str | None = None
-    emotion: str | None = None
-    level: str | None = None
-    split: str | None = None
-    audio_fallback: Path | None = None  # used only when the video has no audio track
-    extra: dict = field(default_factory=dict, hash=False, compare=False)  # goes into ClipMeta.extra (GRID words)
-
-
-@dataclass(frozen=True)
-class SourceProblem:
-    """A file that cannot become a clip for a reason found while listing."""
-
-    clip_id: str
-    path: Path
-    kind: str
-    reason: str
-
-
-def safe_id(text: str) -> str:
-    """A clip id usable as a folder name: runs of other characters become '_' (no leading dot)."""
-    return _UNSAFE.sub("_", text).strip("_").lstrip(".") or "clip"
-
-
-def is_video_name(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES and not path.name.startswith(".")
-
-
-def _videos(folder: Path, recursive: bool) -> list[Path]:
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and is_video_name(p))
-
-
-def _dedupe(clips: Iterable[SourceClip]) -> tuple[list[SourceClip], list[SourceProblem]]:
-    """Keep the first file of each clip id (inputs come sorted, `.flv` before other suffixes for CREMA-D)."""
-    seen: dict[str, SourceClip] = {}
-    problems = []
-    for c in clips:
-        if c.clip_id in seen:
-            problems.append(
-                SourceProblem(
-                    c.clip_id, c.path, "duplicate", f"clip id {c.clip_id!r} is also used by {seen[c.clip_id].path}"
-                )
-            )
-        else:
-            seen[c.clip_id] = c
-    return sorted(seen.values(), key=lambda c: c.clip_id), problems
 
 
 def list_crema_d(root: Path | str) -> tuple[list[SourceClip], list[SourceProblem]]:
@@ -103,7 +39,7 @@ def list_crema_d(root: Path | str) -> tuple[list[SourceClip], list[SourceProblem
     vdir = root / "VideoFlash" if (root / "VideoFlash").is_dir() else root
     adir = root / "AudioWAV"
     # .flv first, so the official file wins over a converted copy with the same stem
-    files = sorted(_videos(vdir, recursive=False), key=lambda p: (p.stem, p.suffix.lower() != ".flv", p.name))
+    files = sorted(find_videos(vdir, recursive=False), key=lambda p: (p.stem, p.suffix.lower() != ".flv", p.name))
     clips, problems = [], []
     for p in files:
         try:
@@ -125,7 +61,7 @@ def list_crema_d(root: Path | str) -> tuple[list[SourceClip], list[SourceProblem
                 audio_fallback=wav if wav.is_file() else None,
             )
         )
-    kept, dups = _dedupe(clips)
+    kept, dups = dedupe(clips)
     return kept, problems + dups
 
 
@@ -133,7 +69,7 @@ def list_folder(root: Path | str) -> tuple[list[SourceClip], list[SourceProblem]
     """Every video under `root` (recursive). Clip id = the relative path without suffix, '/' → '_'."""
     root = Path(root)
     clips = []
-    for p in _videos(root, recursive=True):
+    for p in find_videos(root, recursive=True):
         rel = p.relative_to(root).with_suffix("")
         clips.append(
             SourceClip(
@@ -144,7 +80,7 @@ def list_folder(root: Path | str) -> tuple[list[SourceClip], list[SourceProblem]
                 key=rel.as_posix(),
             )
         )
-    return _dedupe(clips)
+    return dedupe(clips)
 
 
 def parse_split_files(specs: Sequence[str]) -> dict[str, Path]:
@@ -168,8 +104,6 @@ def apply_split_files(
 
     Entries that match no listed clip are reported as problems of kind `missing`.
     """
-    from emotalk.data.lrs2 import read_filelist
-
     by_key = {c.key: i for i, c in enumerate(clips)}
     out = list(clips)
     problems = []
@@ -206,13 +140,9 @@ def list_sources(
     if dataset == "crema_d":
         clips, problems = list_crema_d(root)
     elif dataset == "lrs2":
-        from emotalk.data.lrs2 import list_lrs2
-
         clips, problems = list_lrs2(root, split_files)
         split_files = None  # list_lrs2 has used them
     elif dataset == "grid":
-        from emotalk.data.grid import list_grid
-
         clips, problems = list_grid(root)
     else:
         clips, problems = list_folder(root)

@@ -165,7 +165,7 @@ class VideoRecord:
 
 def find_raw_videos(raw: Path | str) -> dict[str, Path]:
     """{file stem: path} of every video under `raw` (recursive)."""
-    from emotalk.data.sources import is_video_name
+    from emotalk.data.listing import is_video_name
 
     raw = Path(raw)
     if not raw.is_dir():
