@@ -12,7 +12,6 @@ from torch import nn
 from emotalk.errors import EmotalkError, MissingWeightsError
 from emotalk.models.emotion import EmotionClassifier
 from emotalk.models.generator import Generator
-from emotalk.models.syncnet_lse import SyncNetLSE
 from emotalk.models.weights import (
     CheckpointMismatchError,
     detect_checkpoint_kind,
@@ -119,7 +118,7 @@ def test_old_files_without_num_batches_tracked_load(tmp_path, layouts):
     sd = {k: v for k, v in fake_state_dict(layouts["syncnet_python_S"]).items() if "num_batches_tracked" not in k}
     path = tmp_path / "syncnet_v2.model"
     torch.save(sd, path)
-    net = SyncNetLSE.from_file(path)
+    net = load_syncnet_lse(path)
     assert torch.equal(net.netcnnaud[0].bias, sd["netcnnaud.0.bias"].contiguous())
 
 
@@ -141,7 +140,7 @@ def test_missing_files_name_the_file_and_the_source(tmp_path):
             loader(path)
         assert str(path) in str(err.value) and hint in str(err.value), loader.__name__
     with pytest.raises(MissingWeightsError, match=r"syncnet_v2\.model"):
-        SyncNetLSE.from_file(tmp_path / "syncnet_v2.model")
+        load_syncnet_lse(tmp_path / "syncnet_v2.model")
 
 
 def s3fd_like() -> dict[str, torch.Tensor]:

@@ -7,8 +7,6 @@ floats (not normalised) → 1024-d. Weights: ``syncnet_v2.model``, a plain state
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from torch import Tensor, nn
 
 SYNCNET_V2_WHAT = "SyncNet weights syncnet_v2.model (for LSE-D / LSE-C)"
@@ -78,10 +76,3 @@ class SyncNetLSE(nn.Module):
 
     def forward(self, mfcc: Tensor, video: Tensor) -> tuple[Tensor, Tensor]:
         return self.forward_aud(mfcc), self.forward_lip(video)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> SyncNetLSE:
-        """Load ``syncnet_v2.model`` (eval mode); a missing or wrong file raises MissingWeightsError."""
-        from emotalk.models.weights import load_syncnet_lse
-
-        return load_syncnet_lse(path)
