@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 
+from emotalk.fsutil import write_atomic
 from emotalk.video.image_io import write_image
 
 
@@ -17,13 +17,10 @@ def save_figure(fig, path: Path | str) -> Path:
     """Write a matplotlib figure as PNG atomically (a temporary name, then a rename) and close it."""
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return write_atomic(path, fig.savefig, suffix=".png", mkdir=True)
+    finally:
+        plt.close(fig)
 
 
 def sample_grid(columns: Sequence[torch.Tensor], labels: Sequence[str], row_titles: Sequence[str]) -> np.ndarray:

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import emotalk  # noqa: F401  (sets the offline/quiet environment defaults)
 from emotalk.errors import EmotalkError
+from emotalk.fsutil import write_atomic
 
 log = logging.getLogger("emotalk.train")
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
@@ -164,10 +165,7 @@ def publish_stage(cfg: DictConfig, trainer: Any, out: Path) -> Path | None:
         log.warning("no checkpoint to publish for stage %s", name)
         return None
     dest = Path(cfg.paths.stages_dir) / f"{name}.ckpt"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(ckpts[-1], tmp)
-    os.replace(tmp, dest)
+    write_atomic(dest, lambda tmp: shutil.copyfile(ckpts[-1], tmp), mkdir=True)
     log.info("published stage %s -> %s", name, dest)
     return dest
 

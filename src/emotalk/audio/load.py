@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import wave
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from emotalk.errors import MediaDecodeError
 from emotalk.ffmpeg import probe, run_ffmpeg
+from emotalk.fsutil import atomic_path
 from emotalk.spec import DEFAULT_SPEC
 
 
@@ -40,12 +40,9 @@ def load_audio(path: Path | str, sample_rate: int = DEFAULT_SPEC.sample_rate) ->
 
 def write_wav(path: Path | str, wav: np.ndarray, sample_rate: int = DEFAULT_SPEC.sample_rate) -> None:
     """Write 16-bit PCM mono atomically (temp file, then rename)."""
-    path = Path(path)
     pcm = (np.clip(wav, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with wave.open(str(tmp), "wb") as w:
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(sample_rate)
         w.writeframes(pcm.tobytes())
-    os.replace(tmp, path)

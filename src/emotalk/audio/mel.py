@@ -7,6 +7,7 @@ The STFT runs in torch; librosa only builds the filter bank, once per process (n
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emotalk.fsutil import write_atomic
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 
 
@@ -32,13 +34,8 @@ def mel_basis(spec: AVSpec = DEFAULT_SPEC) -> np.ndarray:
     from librosa.filters import mel  # keyword arguments: librosa ≥ 0.10 rejects positional ones (EmoGen #22)
 
     basis = mel(sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels, fmin=spec.fmin, fmax=spec.fmax)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.npy")
-        np.save(tmp, basis)
-        os.replace(tmp, cache)
-    except OSError:  # read-only home: recompute next time
-        pass
+    with contextlib.suppress(OSError):  # read-only home: recompute next time
+        write_atomic(cache, lambda tmp: np.save(tmp, basis), suffix=".npy", mkdir=True)
     return basis
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from emotalk.fsutil import write_text
+
 CLIPS_DIR = "clips"
 MANIFEST = "manifest.jsonl"
 FAILURES = "failures.jsonl"
@@ -108,11 +110,7 @@ def scan_clips(root: Path | str) -> list[ClipMeta]:
 
 
 def write_manifest(root: Path | str, metas: list[ClipMeta]) -> Path:
-    path = Path(root) / MANIFEST
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(m.to_json() + "\n" for m in metas))
-    os.replace(tmp, path)
-    return path
+    return write_text(Path(root) / MANIFEST, "".join(m.to_json() + "\n" for m in metas))
 
 
 def read_manifest(root: Path | str) -> list[ClipMeta]:

@@ -62,6 +62,7 @@ from emotalk.data.clips import CLIPS_DIR, FAILURES, MANIFEST, ClipMeta, is_done,
 from emotalk.data.listing import SourceClip
 from emotalk.data.sources import DATASETS, list_sources, parse_split_files
 from emotalk.errors import EmotalkError, MediaDecodeError
+from emotalk.fsutil import write_text
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 from emotalk.video.track import FaceTrack
 
@@ -367,12 +368,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_manifest_csv(root: Path | str, metas: Sequence[ClipMeta]) -> Path:
     """A spreadsheet-friendly copy of the manifest (no `extra`)."""
     import io
@@ -384,7 +379,7 @@ def write_manifest_csv(root: Path | str, metas: Sequence[ClipMeta]) -> Path:
     w.writeheader()
     for m in metas:
         w.writerow({k: ("" if v is None else v) for k, v in asdict(m).items()})
-    _write_atomic(path, buf.getvalue())
+    write_text(path, buf.getvalue())
     return path
 
 
@@ -486,7 +481,7 @@ def preprocess(
             ]
             report.new_failures = len(failures)
             report.failures = sorted(old + failures, key=lambda f: f["clip_id"])
-            _write_atomic(out / FAILURES, "".join(json.dumps(f, sort_keys=True) + "\n" for f in report.failures))
+            write_text(out / FAILURES, "".join(json.dumps(f, sort_keys=True) + "\n" for f in report.failures))
             metas = scan_clips(out)
             write_manifest(out, metas)
             write_manifest_csv(out, metas)

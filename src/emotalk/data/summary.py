@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from emotalk.data.clips import ClipMeta
 from emotalk.data.datamodule import load_clips, resolve_root
 from emotalk.data.splits import SPLITS, SplitConfig, split_of
 from emotalk.data.windows import MASK_MODES, ClipWindows, WindowDataset, apply_mask, build_index, video_tensor
+from emotalk.fsutil import write_bytes
 from emotalk.spec import DEFAULT_SPEC, EMOTIONS, AVSpec
 
 UNLABELLED = "unlabelled"
@@ -149,12 +149,6 @@ def sample_grid(
     return np.concatenate(rows)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def print_table(summary: dict[str, Any], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -182,14 +176,14 @@ def run(args: argparse.Namespace) -> int:
     summary = {"root": str(root), **summarise(metas, index, split_cfg)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     picks = pick_grid_clips(metas, index, args.rows)
     if picks:
         grid = sample_grid(metas, index, picks, split_cfg, args.mask_mode, args.seed)
         ok, png = cv2.imencode(".png", grid)
         if not ok:  # pragma: no cover - OpenCV's PNG encoder does not fail on a uint8 BGR image
             raise RuntimeError("could not encode sample_grid.png")
-        _atomic_write_bytes(out / "sample_grid.png", png.tobytes())
+        write_bytes(out / "sample_grid.png", png.tobytes())
     print_table(summary, f"{root} ({', '.join(f'{k}: {v}' for k, v in summary['datasets'].items())})")
     print(f"wrote {out / 'summary.json'}" + (f" and {out / 'sample_grid.png'}" if picks else " (no usable clip)"))
     return 0

@@ -15,12 +15,13 @@ import csv
 import io
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from emotalk.fsutil import write_text
 
 #: (key, column title, better) in table order.
 METRICS: tuple[tuple[str, str, str], ...] = (
@@ -231,21 +232,14 @@ def csv_text(results: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
 def write_results(results: dict[str, Any], out: Path | str) -> dict[str, Path]:
     """results.json, results.csv and results.md under `out` (each written atomically)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return {
-        "json": _write(out / "results.json", json.dumps(results, indent=2, default=_json_default)),
-        "csv": _write(out / "results.csv", csv_text(results)),
-        "md": _write(out / "results.md", markdown(results)),
+        "json": write_text(out / "results.json", json.dumps(results, indent=2, default=_json_default)),
+        "csv": write_text(out / "results.csv", csv_text(results)),
+        "md": write_text(out / "results.md", markdown(results)),
     }
 
 

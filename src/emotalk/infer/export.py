@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from emotalk.errors import ConfigError
+from emotalk.fsutil import write_atomic
 
 
 def export_checkpoint(src: Path | str, dst: Path | str, half: bool = True) -> Path:
@@ -35,12 +36,7 @@ def export_checkpoint(src: Path | str, dst: Path | str, half: bool = True) -> Pa
     for key in ("datamodule_hyper_parameters", "hyper_parameters"):
         if key in ckpt:  # mask_mode and the training settings, for the record (plain types only)
             small[key] = {k: v for k, v in dict(ckpt[key]).items() if isinstance(v, str | int | float | bool | None)}
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    torch.save(small, tmp)
-    tmp.replace(dst)
-    return dst
+    return write_atomic(dst, lambda tmp: torch.save(small, tmp), mkdir=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

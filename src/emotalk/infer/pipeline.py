@@ -36,6 +36,7 @@ import numpy as np
 import emotalk
 from emotalk.errors import AudioTooShortError, ConfigError, MediaDecodeError, NoFaceError
 from emotalk.ffmpeg import probe
+from emotalk.fsutil import write_json
 from emotalk.infer.audio import MelSource, n_output_frames
 from emotalk.infer.emotion import DEFAULT_CROSSFADE_S, EmotionSchedule
 from emotalk.infer.gating import FACE_REASONS, NO_FACE, FacePlan, GateSettings, analyze, build_plan, frame_energy
@@ -146,12 +147,6 @@ def _quiet_stderr() -> Iterator[None]:
 def _file_id(path: Path) -> list[Any]:
     st = path.stat()
     return [str(path.resolve()), st.st_size, st.st_mtime_ns]
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def summary_path_for(out: Path) -> Path:
@@ -439,14 +434,14 @@ class Dubber:
         try:
             done = self._resume(work, key)
             state = {"key": key, "segments": [s.to_dict() for s in done]}
-            _write_json(work / "state.json", state)
+            write_json(work / "state.json", state, default=str)
         except OSError as exc:
             raise ConfigError(f"cannot write beside the output {out}: {exc.strerror or exc}") from None
         n_segments = -(-n_out // self.segment_frames)
 
         def segment_done(stats: SegmentStats) -> None:
             state["segments"].append(stats.to_dict())
-            _write_json(work / "state.json", state)
+            write_json(work / "state.json", state, default=str)
             if self.on_segment is not None:
                 self.on_segment(stats)
 
@@ -581,7 +576,7 @@ class Dubber:
             speakers=plan.speakers,
             gating=asdict(self.gating),
         )
-        _write_json(result.summary_path, {"emotalk": emotalk.__version__, **result.to_dict()})
+        write_json(result.summary_path, {"emotalk": emotalk.__version__, **result.to_dict()}, default=str)
         shutil.rmtree(work, ignore_errors=True)
         report(1.0, "done")
         return result

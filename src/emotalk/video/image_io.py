@@ -3,19 +3,18 @@ half-written PNG where a reader expects a whole one."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from emotalk.fsutil import atomic_path
+
 
 def write_image(path: Path | str, image_bgr: np.ndarray) -> Path:
     """Write a BGR uint8 image (format from the suffix, e.g. .png) to `path` atomically; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    if not cv2.imwrite(str(tmp), image_bgr):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=path.suffix, mkdir=True) as tmp:
+        if not cv2.imwrite(str(tmp), image_bgr):
+            raise OSError(f"could not write {path}")
     return path

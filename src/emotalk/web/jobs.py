@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from emotalk.errors import ConfigError, EmotalkError
+from emotalk.fsutil import write_json
 
 log = logging.getLogger(__name__)
 
@@ -135,16 +136,6 @@ class Reservation:
     id: str
     folder: Path
     released: bool = False
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it over `path` (readers never see half a file)."""
-    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class JobManager:
@@ -452,7 +443,7 @@ class JobManager:
         if job.deleted or not folder.is_dir():
             return
         try:
-            write_json_atomic(folder / JOB_FILE, job.to_dict())
+            write_json(folder / JOB_FILE, job.to_dict(), indent=1, fsync=True)
         except OSError as exc:  # a full disk must not kill the worker; the in-memory state still answers
             log.error("cannot write the state of job %s: %s", job.id, exc)
 
