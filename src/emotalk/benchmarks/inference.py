@@ -29,8 +29,10 @@ import resource
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,10 +68,10 @@ def make_clip(folder: Path, seconds: float) -> Path:
 class PeakRSS:
     """Peak RSS of this process, and of it plus its children (ffmpeg), sampled every `interval` seconds."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, process: Any = None) -> None:
         import psutil
 
-        self.proc = psutil.Process()
+        self.proc = process or psutil.Process()  # another process (a `psutil.Process`): its peak and its children's
         self.interval = interval
         self.peak = self.peak_tree = 0
         self._stop = threading.Event()
@@ -78,7 +80,10 @@ class PeakRSS:
     def _sample(self) -> None:
         import psutil
 
-        own = self.proc.memory_info().rss
+        try:
+            own = self.proc.memory_info().rss
+        except psutil.Error:  # the process has exited
+            return
         tree = own
         for c in self.proc.children(recursive=True):
             with contextlib.suppress(psutil.Error):
@@ -131,8 +136,6 @@ def save_generator(folder: Path, width: float) -> Path:
 def generator_alone(width: float, batch: int, mode: str, seconds: float) -> tuple[float, float]:
     """(frames/s wall, CPU ms per frame) of the generator alone; mode "2x1" (two single-threaded workers) or
     "omp" (one call, torch threads = cores)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import torch
 
     from emotalk.models.generator import Generator
@@ -150,15 +153,23 @@ def generator_alone(width: float, batch: int, mode: str, seconds: float) -> tupl
     workers = 2 if mode == "2x1" else 1
     torch.set_num_threads(1 if mode == "2x1" else (os.cpu_count() or 1))
     try:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda _: one(), range(workers)))  # warm-up: oneDNN builds its kernels
-            n, t0, c0 = 0, time.perf_counter(), time.process_time()
-            while time.perf_counter() - t0 < seconds or n < 2 * workers * batch:
-                list(pool.map(lambda _: one(), range(workers)))
-                n += workers * batch
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return throughput(one, workers, batch, seconds)
     finally:
         torch.set_num_threads(saved)
+
+
+def throughput(fn: Callable[[], None], workers: int, batch: int, seconds: float) -> tuple[float, float]:
+    """(frames/s wall, CPU ms per frame) of `fn` (one batch of `batch` frames) called by `workers` threads at once,
+    for at least `seconds` after a warm-up round (oneDNN and the runtimes build their kernels on the first call)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda _: fn(), range(workers)))
+        n, t0, c0 = 0, time.perf_counter(), time.process_time()
+        while time.perf_counter() - t0 < seconds or n < 2 * workers * batch:
+            list(pool.map(lambda _: fn(), range(workers)))
+            n += workers * batch
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return n / wall, cpu / n * 1000
 
 
