@@ -48,6 +48,23 @@ OPSET = 17
 Calibration = Callable[[], Iterable[dict[str, np.ndarray]]]
 
 
+def add_arguments(group: Any, default_backend: str) -> None:
+    """--backend and --precision, the same for `emotalk infer` and `emotalk serve` (argparse group or parser)."""
+    group.add_argument(
+        "--backend",
+        default=default_backend,
+        choices=(*BACKENDS, AUTO),
+        help=f"generator runtime on CPU (default {default_backend}; auto: OpenVINO, int8 when calibrated; a GPU "
+        "stays on torch; docs/inference.md)",
+    )
+    group.add_argument(
+        "--precision",
+        default=AUTO,
+        choices=(AUTO, *PRECISIONS),
+        help="onnx/openvino precision (auto: int8 when there are calibration clips, else bf16 on OpenVINO, fp32)",
+    )
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("EMOTALK_CACHE", Path.home() / ".cache" / "emotalk")) / "exported"
 

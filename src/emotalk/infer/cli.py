@@ -90,18 +90,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--device", default="auto", help="cpu | cuda | auto (default)")
     run.add_argument("--batch-size", type=int, default=None, help="generator batch (default: measured)")
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    run.add_argument(
-        "--backend",
-        default="torch",
-        choices=("torch", "onnx", "openvino", "auto"),
-        help="generator runtime on CPU (default torch; openvino int8 is fastest; docs/inference.md)",
-    )
-    run.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "bf16", "int8"),
-        help="onnx/openvino precision (auto: int8 when calibration clips exist, else bf16/fp32)",
-    )
+    from emotalk.infer.backends import add_arguments as add_backend_arguments
+
+    add_backend_arguments(run, "torch")
     run.add_argument(
         "--calibrate",
         type=Path,

@@ -36,18 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     model.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     model.add_argument("--batch-size", type=int, default=None, help="generator batch (default: measured)")
-    model.add_argument(
-        "--backend",
-        default="auto",
-        choices=("auto", "torch", "onnx", "openvino"),
-        help="generator runtime on CPU (default auto: OpenVINO, int8 when calibrated; GPU: torch)",
-    )
-    model.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "bf16", "int8"),
-        help="onnx/openvino precision (default auto; docs/inference.md)",
-    )
+    from emotalk.infer.backends import add_arguments as add_backend_arguments
+
+    add_backend_arguments(model, "auto")
     model.add_argument("--data-dir", type=Path, default=Path("outputs/web"), help="job folders (default outputs/web)")
     model.add_argument("--workers", type=int, default=None, help="jobs run at once (default: one per GPU, 1 on CPU)")
     model.add_argument("--queue-size", type=int, default=8, help="jobs that may wait (default 8; then 429)")
