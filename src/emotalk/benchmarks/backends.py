@@ -74,7 +74,7 @@ def _whole_process(ckpt: Path, clip: Path, backend: str, precision: str, out: Pa
     """`emotalk infer` in a subprocess: wall from start to exit, peak RSS of its tree, its dub summary."""
     import psutil
 
-    from emotalk.benchmarks.inference import PeakRSS
+    from emotalk.benchmarks._meters import PeakRSS
 
     cmd = [sys.executable, "-m", "emotalk.cli", "infer", "--video", str(clip), "--emotion", "happy", "--checkpoint",
            str(ckpt), "--out", str(out), "--device", "cpu", "--no-progress", "--backend", backend,

@@ -22,19 +22,17 @@ Rows:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import resource
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from emotalk.benchmarks._meters import PeakRSS, cpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -63,52 +61,6 @@ def make_clip(folder: Path, seconds: float) -> Path:
     wav = np.resize(speech, int(n / float(FPS) * 16000))  # repeats the speech to the clip's length
     write_wav(folder / f"a{seconds:g}.wav", wav)
     return mux([folder / f"v{seconds:g}.mp4"], folder / f"a{seconds:g}.wav", folder / f"clip{seconds:g}.mp4")
-
-
-class PeakRSS:
-    """Peak RSS of this process, and of it plus its children (ffmpeg), sampled every `interval` seconds."""
-
-    def __init__(self, interval: float = 0.05, process: Any = None) -> None:
-        import psutil
-
-        self.proc = process or psutil.Process()  # another process (a `psutil.Process`): its peak and its children's
-        self.interval = interval
-        self.peak = self.peak_tree = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> None:
-        import psutil
-
-        try:
-            own = self.proc.memory_info().rss
-        except psutil.Error:  # the process has exited
-            return
-        tree = own
-        for c in self.proc.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                tree += c.memory_info().rss
-        self.peak, self.peak_tree = max(self.peak, own), max(self.peak_tree, tree)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-
-def _cpu() -> float:
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def save_generator(folder: Path, width: float) -> Path:
@@ -187,12 +139,12 @@ def _e2e(ckpt: str, clips: dict[float, str], warm: str, width: float, out_dir: s
         dubber.dub(warm, None, "happy", Path(out_dir) / f"warm_{width:g}.mp4")  # mediapipe, batch size, kernels
         base = proc.memory_info().rss / 2**20
         for seconds, clip in clips.items():
-            cpu0 = _cpu()
+            cpu0 = cpu_seconds()
             with PeakRSS() as peak:
                 t0 = time.perf_counter()
                 r = dubber.dub(clip, None, "happy", Path(out_dir) / f"out_{width:g}_{seconds:g}.mp4")
                 wall = time.perf_counter() - t0
-            cpu_ms = (_cpu() - cpu0) / r.frames * 1000
+            cpu_ms = (cpu_seconds() - cpu0) / r.frames * 1000
             n = r.frames
             tag = f"width {width:g}, {seconds:g} s clip ({n} frames)"
             target = ">= 10" if width == 1.0 else ""
@@ -257,9 +209,9 @@ def gating_alone(ckpt: str, clips: dict[str, Path]) -> list[dict]:
         for k in (1, 2, 4):
             dubber.gating = replace(base, mesh_every=k)
             for what, clip in clips.items():
-                t0, c0 = time.perf_counter(), _cpu()
+                t0, c0 = time.perf_counter(), cpu_seconds()
                 plan = dubber.plan(clip)
-                wall, cpu = time.perf_counter() - t0, _cpu() - c0
+                wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
                 n = len(plan.reasons)
                 tag = f"{what}, mesh every {k}"
                 rows.append({"name": f"gating pass, {tag}", "value": round(n / wall, 1), "unit": "frames/s",

@@ -11,13 +11,12 @@ whole process tree, sampled every 50 ms.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from emotalk.benchmarks._meters import PeakRSS, cpu_seconds
 from emotalk.cremad import EMOTION_CODES
 
 
@@ -43,49 +42,6 @@ def make_dataset(root: Path, copies: int) -> int:
     return n
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU of this process and its finished (waited-for) descendants: workers and their ffmpeg."""
-    import resource
-
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-class _PeakRSS:
-    """Peak summed RSS of this process and all its descendants."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        import psutil
-
-        self.proc = psutil.Process()
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _sample(self) -> None:
-        import psutil
-
-        total = 0
-        for p in [self.proc, *self.proc.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-        self.peak = max(self.peak, total)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> _PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def run(quick: bool = False, workers: int = 2, copies: int | None = None) -> list[dict]:
     from emotalk.data.preprocess import STAGES, preprocess
 
@@ -94,9 +50,9 @@ def run(quick: bool = False, workers: int = 2, copies: int | None = None) -> lis
         root = Path(tmp)
         n_clips = make_dataset(root / "in", copies)
         stamps: list[tuple[float, int]] = []
-        cpu0 = _cpu_seconds()
+        cpu0 = cpu_seconds()
         t0 = time.perf_counter()
-        with _PeakRSS() as rss:
+        with PeakRSS() as rss:
             report = preprocess(
                 "crema_d",
                 root / "in",
@@ -105,10 +61,10 @@ def run(quick: bool = False, workers: int = 2, copies: int | None = None) -> lis
                 progress=False,
                 on_result=lambda r: stamps.append((time.perf_counter(), r.n_frames)),
             )
-    cpu_ms = 1000 * (_cpu_seconds() - cpu0) / max(report.frames, 1)
+    cpu_ms = 1000 * (cpu_seconds() - cpu0) / max(report.frames, 1)
     if report.failures:
         raise RuntimeError(f"benchmark clips failed: {report.failures[:3]}")
-    peak = round(rss.peak / 2**20, 1)
+    peak = round(rss.peak_tree / 2**20, 1)
     label = f"480x360, {workers} workers, {n_clips} clips"
     rows = [
         {

@@ -10,16 +10,11 @@ which mediapipe finds the face.
 
 from __future__ import annotations
 
-import resource
 import tempfile
 import time
 from pathlib import Path
 
-
-def _cpu_seconds() -> float:
-    """User + system CPU of this process and its waited-for descendants (pool workers and their ffmpeg)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+from emotalk.benchmarks._meters import cpu_seconds
 
 
 def _render_ms_per_frame() -> float:
@@ -54,9 +49,9 @@ def run(quick: bool = False, workers: int = 2) -> list[dict]:
 
     actors, sentences = (2, 1) if quick else (12, 2)
     with tempfile.TemporaryDirectory(prefix="emotalk-bench-synth-") as tmp:
-        cpu0, t0 = _cpu_seconds(), time.perf_counter()
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
         videos = synthesize(Path(tmp), actors=actors, sentences=sentences, workers=workers, progress=False)
-        wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         rate, frames, sampled = _detection_rate(videos)
     n = len(videos)
     cpu_per_clip = cpu / n
