@@ -92,3 +92,33 @@ def tap_activations(blocks: Iterable[nn.Module], x: Tensor, taps: tuple[int, ...
         if i >= max(taps):
             break
     return out
+
+
+def audio_encoder(width: float = 1.0, residuals_at_3x3: int = 1) -> nn.Sequential:
+    """Wav2Lip's mel encoder, [B, 1, 80, 16] → [B, 512·width, 1, 1], shared by the generator and SyncNet.
+
+    The two references differ only in the residual blocks at 3x3: one in the generator, two in SyncNet_color. The
+    Sequential indices (and so the state_dict keys published checkpoints use) are the references'.
+    """
+
+    def c(n: int) -> int:
+        return scaled(n, width)
+
+    def res(ch: int) -> Conv2dBlock:
+        return Conv2dBlock(ch, ch, 3, 1, 1, residual=True)
+
+    return nn.Sequential(
+        Conv2dBlock(1, c(32), 3, 1, 1),
+        res(c(32)),
+        res(c(32)),  # 80x16
+        Conv2dBlock(c(32), c(64), 3, (3, 1), 1),
+        res(c(64)),
+        res(c(64)),  # 27x16
+        Conv2dBlock(c(64), c(128), 3, 3, 1),
+        res(c(128)),
+        res(c(128)),  # 9x6
+        Conv2dBlock(c(128), c(256), 3, (3, 2), 1),
+        *(res(c(256)) for _ in range(residuals_at_3x3)),  # 3x3
+        Conv2dBlock(c(256), c(512), 3, 1, 0),
+        Conv2dBlock(c(512), c(512), 1, 1, 0),  # 1x1
+    )

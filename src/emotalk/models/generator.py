@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from emotalk.models.blocks import Conv2dBlock, ConvTranspose2dBlock, scaled
+from emotalk.models.blocks import Conv2dBlock, ConvTranspose2dBlock, audio_encoder, scaled
 from emotalk.spec import EMOTIONS
 
 Fusion = Literal["seq", "end"]
@@ -112,21 +112,7 @@ class Generator(nn.Module):
                 nn.Linear(self.emotion_dim, self.emotion_dim),
                 nn.LeakyReLU(0.2),
             )
-        self.audio_encoder = nn.Sequential(
-            Conv2dBlock(1, c(32), 3, 1, 1),
-            res(c(32)),
-            res(c(32)),  # 80x16
-            Conv2dBlock(c(32), c(64), 3, (3, 1), 1),
-            res(c(64)),
-            res(c(64)),  # 27x16
-            Conv2dBlock(c(64), c(128), 3, 3, 1),
-            res(c(128)),
-            res(c(128)),  # 9x6
-            Conv2dBlock(c(128), c(256), 3, (3, 2), 1),
-            res(c(256)),  # 3x3
-            Conv2dBlock(c(256), c(512), 3, 1, 0),
-            Conv2dBlock(c(512), c(512), 1, 1, 0),  # 1x1
-        )
+        self.audio_encoder = audio_encoder(width, residuals_at_3x3=1)  # Wav2Lip's, as the reference
         self.noise_dim = noise_dim if noise == "lstm" else 0
         d0_in = c(512) + (self.emotion_dim if emotion and fusion == "seq" else 0)
         bottleneck = c(512) + c(512) + self.noise_dim  # D0 output ; face embedding F6 (; noise)

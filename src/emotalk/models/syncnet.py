@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from emotalk.models.blocks import Conv2dBlock, scaled
+from emotalk.models.blocks import Conv2dBlock, audio_encoder, scaled
 
 
 def stack_lower_half(face: Tensor) -> Tensor:
@@ -66,22 +66,7 @@ class SyncNet(nn.Module):
             Conv2dBlock(c(512), c(512), 3, 1, 0),  # 1x1
             Conv2dBlock(c(512), c(512), 1, 1, 0),
         )
-        self.audio_encoder = nn.Sequential(
-            Conv2dBlock(1, c(32), 3, 1, 1),
-            res(c(32)),
-            res(c(32)),  # 80x16
-            Conv2dBlock(c(32), c(64), 3, (3, 1), 1),
-            res(c(64)),
-            res(c(64)),  # 27x16
-            Conv2dBlock(c(64), c(128), 3, 3, 1),
-            res(c(128)),
-            res(c(128)),  # 9x6
-            Conv2dBlock(c(128), c(256), 3, (3, 2), 1),
-            res(c(256)),
-            res(c(256)),  # 3x3 (two residual blocks here, one in the generator)
-            Conv2dBlock(c(256), c(512), 3, 1, 0),
-            Conv2dBlock(c(512), c(512), 1, 1, 0),  # 1x1
-        )
+        self.audio_encoder = audio_encoder(width, residuals_at_3x3=2)  # Wav2Lip's, as the reference
 
     def embed_face(self, face: Tensor) -> Tensor:
         """[B, 3, T, H, W] frames or [B, 3·T, H/2, W] stacked lower halves → unit-norm [B, 512·width]."""
