@@ -1,4 +1,4 @@
-"""Synthetic CREMA-D generation speed and face detectability (`emotalk synth`, data/synthetic.py).
+"""Synthetic CREMA-D generation speed and face detectability (`emotalk synth`, data/synthetic/).
 
 Writes a 12-actor set (2 sentences: 264 clips, the size the target was set for; `quick`: 2 actors, 1 sentence:
 32 clips) with 2 workers into a temporary folder. Rows: clips/s and wall seconds end to end (pool start-up
