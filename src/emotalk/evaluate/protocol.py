@@ -34,9 +34,7 @@ exceed the gate (90 %) on all the test actors' real clips in ``--data``, else th
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,11 +49,10 @@ from emotalk.data.clips import ClipMeta, clip_dir, read_manifest
 from emotalk.errors import ConfigError, EmotalkError
 from emotalk.evaluate import report
 from emotalk.evaluate.emotion_acc import GATE, GateResult, classify_video, confusion, gate
+from emotalk.evaluate.protocol_table import PAPER_TSNE_ACTOR, fid_cells, settings_record, table_rows, tsne_figure
 from emotalk.spec import DEFAULT_SPEC, EMOTIONS, AVSpec
 
 log = logging.getLogger(__name__)
-
-PAPER_TSNE_ACTOR = "1011"
 
 
 class DubberLike(Protocol):
@@ -378,44 +375,14 @@ def evaluate_experiments(
     clips = select_clips(data, raw, cfg.actors, cfg.max_clips, cfg.seed)
     log.info("evaluating %d experiments on %d clips x %d emotions", len(experiments), len(clips), len(EMOTIONS))
     notes: list[str] = []
-
-    # One pass over every real clip of the test actors (not only the selected ones): the judge's gate, the
-    # real FID sets of all six emotions, the real points of the t-SNE. The gate is checked before any dubbing.
     fid = None
     if judges.inception is not None:
         from emotalk.evaluate.fid import EmotionFID
 
         fid = EmotionFID(judges.inception, device, cfg.fid_batch)
-    real_feats: dict[str, tuple[np.ndarray, int]] = {}
-    labels, preds, skipped = [], [], 0
-    real_metas = test_clips(data, cfg.actors)
-    if judges.classifier is not None:
-        for i, m in enumerate(real_metas):
-            faces, has_face = load_faces(data, m)
-            v = classify_video(judges.classifier, faces, has_face, cfg.aggregate, device)  # type: ignore[arg-type]
-            if v.prediction is None:
-                skipped += 1
-            else:
-                labels.append(EMOTIONS.index(m.emotion or ""))
-                preds.append(v.prediction)
-            if v.feature is not None:
-                real_feats[m.clip_id] = (v.feature, EMOTIONS.index(m.emotion or ""))
-            if progress:
-                progress("classifier gate", i + 1, len(real_metas))
-    gate_result: GateResult | None = None
-    if judges.classifier is not None:
-        gate_result = gate(labels, preds, skipped, cfg.gate, cfg.force, cfg.aggregate)
-        log.info("%s", gate_result.describe())
-        if gate_result.forced:
-            notes.append(f"EmoAcc judge forced: {gate_result.describe()}.")
-    if fid is not None:
-        for i, m in enumerate(real_metas):
-            faces, has_face = load_faces(data, m)
-            keep = _fid_frames(has_face, cfg.fid_stride)
-            if keep.any():
-                fid.update(faces[keep], m.emotion or "", real=True, video_id=m.clip_id)
-            if progress:
-                progress("real FID features", i + 1, len(real_metas))
+    gate_result, real_feats = _real_pass(data, cfg, judges, fid, device, progress)
+    if gate_result is not None and gate_result.forced:
+        notes.append(f"EmoAcc judge forced: {gate_result.describe()}.")
     figures = out / "figures"
     lse_eval = None
     if judges.syncnet is not None:
@@ -436,24 +403,14 @@ def evaluate_experiments(
     factory = dubber_factory or default_dubber_factory
     records: list[VideoRecord] = []
     rows: list[dict[str, Any]] = []
-    fid_by_exp: dict[str, dict[str, Any]] = {}
     for x, (name, ckpt) in enumerate(experiments.items()):
         exp_records = _run_experiment(
             name, Path(ckpt), clips, audio_for, out, cfg, device, factory, detector, lse_eval, judges, fid, progress
         )
         records += exp_records
-        fid_by_exp[name] = _fid_cells(fid, cfg, [x]) if fid is not None else {}
-        rows += _rows(name, exp_records, fid_by_exp[name], judges, cfg, [x])
+        rows += table_rows(name, exp_records, fid_cells(fid, cfg, [x]) if fid is not None else {}, judges, cfg, [x])
         if judges.classifier is not None:
-            swaps = [r for r in exp_records if r.kind == "swap" and r.emo_pred is not None]
-            cm = confusion([EMOTIONS.index(r.emotion) for r in swaps], [EMOTIONS.index(r.emo_pred) for r in swaps])
-            from emotalk.plots import save_confusion_matrix
-
-            acc = np.trace(cm) / max(cm.sum(), 1)
-            save_confusion_matrix(
-                cm, EMOTIONS, figures / f"confusion_{name}.png", f"{name}: EmoAcc {acc:.1%} (n={int(cm.sum())})"
-            )
-            _tsne_figure(name, Path(ckpt), exp_records, clips, real_feats, cfg, figures)
+            _experiment_figures(name, Path(ckpt), exp_records, clips, real_feats, cfg, figures)
         if fid is not None:
             fid.reset_fake()
     detector.close()
@@ -466,17 +423,9 @@ def evaluate_experiments(
             figures / "confusion_classifier_real.png",
             f"judge on real test clips: {gate_result.accuracy:.1%} (n={gate_result.n_clips})",
         )
-    unscored = [r for r in records if r.kind == "swap" and r.lse_d is None and lse_eval is not None]
-    if unscored:
-        notes.append(
-            f"{len(unscored)} of {sum(r.kind == 'swap' for r in records)} dubbed videos had no face track with more "
-            f"than {cfg.min_track} detections and are left out of LSE-D/LSE-C."
-        )
-    failed = [r for r in records if r.error]
-    if failed:
-        notes.append(f"{len(failed)} videos could not be dubbed or scored (see results.json 'videos').")
+    notes += _closing_notes(records, cfg, lse_eval is not None)
     results = {
-        "settings": _settings(data, clips, cfg, judges, gate_result, device, lse_eval),
+        "settings": settings_record(data, clips, cfg, judges, gate_result, device, lse_eval),
         "notes": notes,
         "unavailable": judges.notes,
         "metrics": [{"key": k, "title": t, "better": b} for k, t, b in report.METRICS],
@@ -488,6 +437,82 @@ def evaluate_experiments(
     }
     report.write_results(results, out)
     return results
+
+
+def _real_pass(
+    data: Path | str, cfg: EvalConfig, judges: Judges, fid: Any, device: str, progress: Progress | None
+) -> tuple[GateResult | None, dict[str, tuple[np.ndarray, int]]]:
+    """One pass over every real clip of the test actors (not only the selected ones): the judge's gate, the real FID
+    sets of all six emotions, the real points of the t-SNE. The gate is checked before any dubbing.
+
+    Returns:
+        (the gate's verdict, None without a judge; clip id -> (judge feature, emotion index) for the t-SNE).
+    """
+    real_feats: dict[str, tuple[np.ndarray, int]] = {}
+    labels, preds, skipped = [], [], 0
+    real_metas = test_clips(data, cfg.actors)
+    if judges.classifier is not None:
+        for i, m in enumerate(real_metas):
+            faces, has_face = load_faces(data, m)
+            v = classify_video(judges.classifier, faces, has_face, cfg.aggregate, device)  # type: ignore[arg-type]
+            if v.prediction is None:
+                skipped += 1
+            else:
+                labels.append(EMOTIONS.index(m.emotion or ""))
+                preds.append(v.prediction)
+            if v.feature is not None:
+                real_feats[m.clip_id] = (v.feature, EMOTIONS.index(m.emotion or ""))
+            if progress:
+                progress("classifier gate", i + 1, len(real_metas))
+    gate_result: GateResult | None = None
+    if judges.classifier is not None:
+        gate_result = gate(labels, preds, skipped, cfg.gate, cfg.force, cfg.aggregate)
+        log.info("%s", gate_result.describe())
+    if fid is not None:
+        for i, m in enumerate(real_metas):
+            faces, has_face = load_faces(data, m)
+            keep = _fid_frames(has_face, cfg.fid_stride)
+            if keep.any():
+                fid.update(faces[keep], m.emotion or "", real=True, video_id=m.clip_id)
+            if progress:
+                progress("real FID features", i + 1, len(real_metas))
+    return gate_result, real_feats
+
+
+def _experiment_figures(
+    name: str,
+    ckpt: Path,
+    records: Sequence[VideoRecord],
+    clips: Sequence[EvalClip],
+    real_feats: Mapping[str, tuple[np.ndarray, int]],
+    cfg: EvalConfig,
+    figures: Path,
+) -> None:
+    """The judge's confusion matrix on one experiment's dubbed videos, and its t-SNE figure."""
+    from emotalk.plots import save_confusion_matrix
+
+    swaps = [r for r in records if r.kind == "swap" and r.emo_pred is not None]
+    cm = confusion([EMOTIONS.index(r.emotion) for r in swaps], [EMOTIONS.index(r.emo_pred) for r in swaps])
+    acc = np.trace(cm) / max(cm.sum(), 1)
+    save_confusion_matrix(
+        cm, EMOTIONS, figures / f"confusion_{name}.png", f"{name}: EmoAcc {acc:.1%} (n={int(cm.sum())})"
+    )
+    tsne_figure(name, ckpt, list(records), clips, dict(real_feats), cfg, figures)
+
+
+def _closing_notes(records: Sequence[VideoRecord], cfg: EvalConfig, scored_lse: bool) -> list[str]:
+    """What the table cannot show: dubbed videos without a usable face track, and videos that failed."""
+    notes = []
+    unscored = [r for r in records if r.kind == "swap" and r.lse_d is None and scored_lse]
+    if unscored:
+        notes.append(
+            f"{len(unscored)} of {sum(r.kind == 'swap' for r in records)} dubbed videos had no face track with more "
+            f"than {cfg.min_track} detections and are left out of LSE-D/LSE-C."
+        )
+    failed = [r for r in records if r.error]
+    if failed:
+        notes.append(f"{len(failed)} videos could not be dubbed or scored (see results.json 'videos').")
+    return notes
 
 
 def _run_experiment(
@@ -552,210 +577,3 @@ def _run_experiment(
         if progress:
             progress(name, k + 1, len(jobs))
     return records
-
-
-# ---------------------------------------------------------------------------------------------------- aggregation
-
-
-def _mean_cell(values: Sequence[float], cfg: EvalConfig, seed: Sequence[int]) -> dict[str, Any]:
-    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    if not vals:
-        return report.na("n/a (no scored video)")
-    point, lo, hi = report.bootstrap_mean(vals, cfg.n_boot, list(seed))
-    return report.cell(point, lo, hi, len(vals))
-
-
-def _fid_cells(fid: Any, cfg: EvalConfig, seed: Sequence[int]) -> dict[str, Any]:
-    """{"all": cell, emotion: cell}: torchmetrics point FIDs, normal bootstrap intervals from resampled videos."""
-    from emotalk.evaluate.fid import fid_from_features
-
-    per = fid.compute()
-    emotions = [e for e in EMOTIONS if e in per]
-    cells: dict[str, Any] = {}
-    if not emotions:
-        return {"all": report.na("n/a (no emotion with real and generated faces)")}
-    real = {e: list(fid.real[e].values()) for e in emotions}
-    fake = {e: list(fid.fake[e].values()) for e in emotions}
-    draws: dict[str, list[float]] = defaultdict(list)
-    rng = np.random.default_rng([*seed, 7])
-    for _ in range(cfg.fid_boot if cfg.fid_boot > 1 else 0):
-        vals = []
-        for e in emotions:
-            rc = np.bincount(rng.integers(0, len(real[e]), len(real[e])), minlength=len(real[e]))
-            fc = np.bincount(rng.integers(0, len(fake[e]), len(fake[e])), minlength=len(fake[e]))
-            v = fid_from_features(real[e], fake[e], rc, fc)
-            draws[e].append(v)
-            vals.append(v)
-        draws["all"].append(float(np.mean(vals)))
-
-    def normal(point: float, d: list[float], n: int) -> dict[str, Any]:
-        lo, hi = report.normal_interval(point, d, floor=0.0)  # a FID is never negative
-        return report.cell(point, lo, hi, n)
-
-    for e in emotions:
-        cells[e] = normal(per[e], draws[e], len(fake[e]))
-    cells["all"] = normal(float(np.mean([per[e] for e in emotions])), draws["all"], sum(len(fake[e]) for e in emotions))
-    if len(emotions) < len(EMOTIONS):
-        cells["all"]["note"] = f"mean over {len(emotions)} of {len(EMOTIONS)} emotions (the others lack real clips)"
-    return cells
-
-
-def _rows(
-    name: str,
-    records: Sequence[VideoRecord],
-    fid_cells: Mapping[str, Any],
-    judges: Judges,
-    cfg: EvalConfig,
-    seed: Sequence[int],
-) -> list[dict[str, Any]]:
-    swaps = [r for r in records if r.kind == "swap"]
-    quality = [r for r in records if r.kind == "recon"] if cfg.reconstruction else swaps
-
-    def metrics(sw: Sequence[VideoRecord], qu: Sequence[VideoRecord], fid_cell: Any, k: int) -> dict[str, Any]:
-        s = [*seed, k]
-        m: dict[str, Any] = {}
-        for j, key in enumerate(("lse_d", "lse_c"), start=1):
-            m[key] = (
-                report.na(judges.notes[key])
-                if key in judges.notes
-                else _mean_cell([getattr(r, key) for r in sw], cfg, [*s, j])
-            )
-        m["fid"] = (
-            report.na(judges.notes["fid"])
-            if "fid" in judges.notes
-            else (fid_cell or report.na("n/a (no real clips of this emotion)"))
-        )
-        m["ssim"] = _mean_cell([r.ssim for r in qu], cfg, [*s, 3])
-        m["psnr"] = _mean_cell([r.psnr for r in qu], cfg, [*s, 4])
-        if "emo_acc" in judges.notes:
-            m["emo_acc"] = report.na(judges.notes["emo_acc"])
-        else:
-            m["emo_acc"] = _mean_cell(
-                [100.0 * (r.emo_pred == r.emotion) for r in sw if r.emo_pred is not None], cfg, [*s, 5]
-            )
-        if cfg.reconstruction:  # identity preservation on the swapped dubs, beside reconstruction SSIM/PSNR
-            m["ssim_id"] = _mean_cell([r.ssim for r in sw], cfg, [*s, 6])
-            m["psnr_id"] = _mean_cell([r.psnr for r in sw], cfg, [*s, 7])
-        return m
-
-    rows = [
-        {
-            "experiment": name,
-            "emotion": "all",
-            "kind": "ours",
-            "dataset": "CREMA-D test actors",
-            "n_videos": len(swaps),
-            "metrics": metrics(swaps, quality, fid_cells.get("all"), 0),
-        }
-    ]
-    for k, e in enumerate(EMOTIONS, start=1):
-        sw = [r for r in swaps if r.emotion == e]
-        qu = [r for r in quality if r.emotion == e]
-        rows.append(
-            {
-                "experiment": name,
-                "emotion": e,
-                "kind": "ours",
-                "dataset": "CREMA-D test actors",
-                "n_videos": len(sw),
-                "metrics": metrics(sw, qu, fid_cells.get(e), k),
-            }
-        )
-    return rows
-
-
-def _settings(
-    data: Any,
-    clips: Sequence[EvalClip],
-    cfg: EvalConfig,
-    judges: Judges,
-    gate_result: GateResult | None,
-    device: str,
-    lse_eval: Any,
-) -> dict[str, Any]:
-    what_q = (
-        "face crops of reconstruction dubs (own audio, own emotion) vs the source frames"
-        if cfg.reconstruction
-        else "face crops of the emotion-swapped dubs vs the source frames (identity preservation)"
-    )
-    return {
-        "data": str(data),
-        "actors": sorted({c.meta.actor for c in clips}),
-        "n_clips": len(clips),
-        "clips": [c.clip_id for c in clips],
-        "emotions": list(EMOTIONS),
-        "seed": cfg.seed,
-        "max_clips": cfg.max_clips,
-        "strength": cfg.strength,
-        "device": device,
-        "n_boot": cfg.n_boot,
-        "fid_boot": cfg.fid_boot,
-        "lse": {
-            "mode": cfg.lse_mode,
-            "min_track": cfg.min_track,
-            "reference_min_track": 100,
-            "min_face_size": cfg.min_face_size,
-            "fps": 25,
-            "vshift": 15,
-            "available": lse_eval is not None,
-        },
-        "fid": {
-            "feature": judges.feature_name,
-            "averaged_over": "emotions",
-            "crops": "96x96 preprocessing crops",
-            "frame_stride": cfg.fid_stride,
-            "real_set": "all clips of the test actors in --data",
-        },
-        "ssim_psnr": {
-            "what": what_q,
-            "space": "grayscale (as EmoGen's img_eval.py)" if cfg.gray else "RGB",
-            "identity_columns": cfg.reconstruction,
-        },
-        "emo_acc": {
-            "what": (
-                "accuracy of the gated classifier on the emotion-swapped dubs, the requested emotion as the label; "
-                f"per video the {'mean logits' if cfg.aggregate == 'mean' else 'majority vote'} over "
-                "non-overlapping 5-frame windows."
-            ),
-            "gate": cfg.gate,
-            "classifier_accuracy_real": None if gate_result is None else gate_result.accuracy,
-            "forced": bool(gate_result and gate_result.forced),
-        },
-    }
-
-
-def _tsne_figure(
-    name: str,
-    ckpt: Path,
-    records: Sequence[VideoRecord],
-    clips: Sequence[EvalClip],
-    real_feats: Mapping[str, tuple[np.ndarray, int]],
-    cfg: EvalConfig,
-    figures: Path,
-) -> None:
-    from emotalk.evaluate.tsne import encoder_embeddings, plot_tsne
-
-    actors = sorted({c.meta.actor for c in clips})
-    actor = cfg.tsne_actor if cfg.tsne_actor in actors else actors[0]
-    gen = [r for r in records if r.kind == "swap" and r.actor == actor and r.feature is not None]
-    if len(gen) < 3:
-        log.info("t-SNE of %s skipped: %d generated videos of actor %s with classifier features", name, len(gen), actor)
-        return
-    real = [real_feats[c.clip_id] for c in clips if c.meta.actor == actor and c.clip_id in real_feats]
-    encoder = None
-    try:
-        from emotalk.models.stages import load_net
-
-        encoder = encoder_embeddings(load_net(ckpt, "generator", "generator", name))
-    except (EmotalkError, RuntimeError, KeyError, TypeError) as exc:  # a checkpoint only the Dubber can read
-        log.info("t-SNE of %s without the emotion-encoder panel: %s", name, exc)
-    plot_tsne(
-        figures / f"tsne_{name}.png",
-        np.stack([np.asarray(r.feature) for r in gen]),
-        [EMOTIONS.index(r.emotion) for r in gen],
-        np.stack([f for f, _ in real]) if real else None,
-        [lab for _, lab in real],
-        encoder,
-        title=f"{name}: actor {actor}" + ("" if actor == PAPER_TSNE_ACTOR else f" (paper: {PAPER_TSNE_ACTOR})"),
-        seed=cfg.seed,
-    )
