@@ -16,14 +16,13 @@ import numpy as np
 from emotalk.errors import EmotalkError
 from emotalk.evaluate import report
 from emotalk.evaluate.emotion_acc import GateResult
+from emotalk.evaluate.records import PAPER_TSNE_ACTOR
 from emotalk.spec import EMOTIONS
 
 if TYPE_CHECKING:
-    from emotalk.evaluate.protocol import EvalClip, EvalConfig, Judges, VideoRecord
+    from emotalk.evaluate.records import EvalClip, EvalConfig, Judges, VideoRecord
 
 log = logging.getLogger(__name__)
-
-PAPER_TSNE_ACTOR = "1011"  # the paper's t-SNE subject (a test actor)
 
 
 def mean_cell(values: Sequence[float], cfg: EvalConfig, seed: Sequence[int]) -> dict[str, Any]:
