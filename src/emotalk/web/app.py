@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,15 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import emotalk
 from emotalk.errors import EmotalkError, InputTooLargeError, MissingWeightsError
 from emotalk.spec import EMOTIONS
-from emotalk.web.jobs import (
-    FINISHED,
-    DubRunner,
-    Job,
-    JobManager,
-    ModelUnavailableError,
-    QueueFullError,
-    Runner,
-)
+from emotalk.web.jobs import JobManager
+from emotalk.web.records import FINISHED, Job, ModelUnavailableError, QueueFullError, Runner
+from emotalk.web.runner import DubRunner, resolve_devices
 from emotalk.web.uploads import Limits, UnsupportedMediaError, check_media, parse_options, read_upload
 
 log = logging.getLogger(__name__)
@@ -210,9 +204,26 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(settings: Settings | None = None, *, runner: Runner | None = None) -> FastAPI:
     """Build the app. `runner` replaces the Dubber (tests); the queue starts and stops with the app's lifespan."""
     s = settings or Settings()
-    if runner is None:
-        from emotalk.web.jobs import resolve_devices
+    runner, manager = _runner_and_manager(s, runner)
+    # /docs and /redoc from assets in the fastapi-offline package, not a CDN: they work without the internet
+    app = FastAPIOffline(
+        title="emotalk",
+        version=emotalk.__version__,
+        summary="Dub a face with new speech and a chosen emotion. Every output is synthetic and labelled so.",
+        lifespan=_lifespan(s, runner, manager),
+    )
+    app.state.manager, app.state.runner, app.state.settings = manager, runner, s
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_error_handlers(app)
+    _add_page_and_health(app, runner, manager, s.limits)
+    _add_job_routes(app, runner, manager, s.limits)
+    return app
 
+
+def _runner_and_manager(s: Settings, runner: Runner | None) -> tuple[Runner, JobManager]:
+    """The runner (a `DubRunner` on the configured devices unless one is given) and the queue that feeds it."""
+    if runner is None:
         devices = resolve_devices(s.device) if s.checkpoint else ["cpu"]
         runner = DubRunner(
             s.checkpoint, source=s.checkpoint_source, devices=devices, batch_size=s.batch_size,
@@ -229,8 +240,13 @@ def create_app(settings: Settings | None = None, *, runner: Runner | None = None
         ttl_s=s.result_ttl_h * 3600,
         clean_every_s=s.clean_every_s,
     )
-    limits = s.limits
-    index_html = (STATIC / "index.html").read_text()
+    return runner, manager
+
+
+def _lifespan(
+    s: Settings, runner: Runner, manager: JobManager
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Start the model load and the queue with the app; on shutdown stop the queue first, then free the model."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -243,16 +259,11 @@ def create_app(settings: Settings | None = None, *, runner: Runner | None = None
             await run_in_threadpool(manager.close)
             runner.close()
 
-    # /docs and /redoc from assets in the fastapi-offline package, not a CDN: they work without the internet
-    app = FastAPIOffline(
-        title="emotalk",
-        version=emotalk.__version__,
-        summary="Dub a face with new speech and a chosen emotion. Every output is synthetic and labelled so.",
-        lifespan=lifespan,
-    )
-    app.state.manager, app.state.runner, app.state.settings = manager, runner, s
-    app.add_middleware(SecurityHeaders)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return lifespan
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """An `EmotalkError` keeps its text with a 4xx by kind (`status_for`); anything else is a 500 without details."""
 
     @app.exception_handler(EmotalkError)
     async def emotalk_error(request: Request, exc: EmotalkError) -> JSONResponse:
@@ -264,6 +275,17 @@ def create_app(settings: Settings | None = None, *, runner: Runner | None = None
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": "internal server error; the server log has details"}, status_code=500)
 
+
+def _runner_available(runner: Runner) -> bool:
+    """False when jobs cannot run at all; a runner without `available` (a test's) always can."""
+    check = getattr(runner, "available", None)
+    return bool(check()) if callable(check) else True
+
+
+def _add_page_and_health(app: FastAPI, runner: Runner, manager: JobManager, limits: Limits) -> None:
+    """The demo page and GET /api/health."""
+    index_html = (STATIC / "index.html").read_text()
+
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(index_html, headers={"Cache-Control": "no-cache"})
@@ -272,8 +294,9 @@ def create_app(settings: Settings | None = None, *, runner: Runner | None = None
     async def health(request: Request) -> dict[str, Any]:
         """Whether a model is loaded (and which), the queue, the limits, the emotions."""
         model = runner.status()
+        state = model["state"]
         return {
-            "status": "ok" if model["state"] == "ready" else "no model" if not runner_available() else model["state"],
+            "status": "ok" if state == "ready" else "no model" if not _runner_available(runner) else state,
             "version": emotalk.__version__,
             "model": model,
             "queue": manager.stats(),
@@ -283,14 +306,14 @@ def create_app(settings: Settings | None = None, *, runner: Runner | None = None
             "synthetic_note": SYNTHETIC_NOTE,
         }
 
-    def runner_available() -> bool:
-        check = getattr(runner, "available", None)
-        return bool(check()) if callable(check) else True
+
+def _add_job_routes(app: FastAPI, runner: Runner, manager: JobManager, limits: Limits) -> None:
+    """POST /api/jobs, GET /api/jobs/{id}, GET /api/jobs/{id}/result and DELETE /api/jobs/{id}."""
 
     @app.post("/api/jobs", status_code=202, tags=["jobs"], openapi_extra=JOB_FORM_SCHEMA, responses=ERRORS)
     async def create_job(request: Request) -> JSONResponse:
         """Upload a video (or photo) and optionally an audio file; queue a dub. Poll the returned status_url."""
-        if not runner_available():
+        if not _runner_available(runner):
             raise ModelUnavailableError(runner.status().get("message") or "no model is loaded")
         res = manager.reserve()  # before reading the body: a full queue costs the client no upload
         try:
@@ -351,8 +374,6 @@ def create_app(settings: Settings | None = None, *, runner: Runner | None = None
         if not manager.delete(job_id):
             raise _not_found()
         return Response(status_code=204)
-
-    return app
 
 
 __all__ = [

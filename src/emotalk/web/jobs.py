@@ -16,6 +16,8 @@ server stopped are marked failed ("interrupted"). They are not re-queued: a job 
 it again at every start, and the client that submitted it has usually given up. A clean stop (Ctrl-C) marks them
 the same way. Inputs are deleted as soon as a job finishes (they are personal data and no longer needed); results
 and failed jobs' records expire `ttl_s` after they finish, removed by a cleaner thread and at start.
+
+The job record and its errors live in records.py, the `DubRunner` in runner.py; this module re-exports them.
 """
 
 from __future__ import annotations
@@ -27,115 +29,35 @@ import json
 import logging
 import math
 import os
-import re
-import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from emotalk.errors import ConfigError, EmotalkError
 from emotalk.fsutil import write_json
+from emotalk.web.records import (
+    DEFAULT_JOB_SECONDS,
+    FINISHED,
+    INCOMING,
+    JOB_FILE,
+    RESULT_FILE,
+    STATES,
+    Job,
+    JobCancelled,
+    ModelUnavailableError,
+    Progress,
+    QueueFullError,
+    Reservation,
+    Runner,
+    new_job_id,
+    scrub,
+    valid_job_id,
+)
+from emotalk.web.runner import DubRunner, resolve_devices
 
 log = logging.getLogger(__name__)
-
-STATES = ("queued", "running", "done", "failed")
-FINISHED = ("done", "failed")
-JOB_FILE = "job.json"
-RESULT_FILE = "result.mp4"
-INCOMING = ".incoming-"
-_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-#: Seconds a job is assumed to take before any has finished (for Retry-After).
-DEFAULT_JOB_SECONDS = 30.0
-
-Progress = Callable[[float, str], None]
-
-
-def new_job_id() -> str:
-    """A random, unguessable job id (128 bits, URL-safe)."""
-    return secrets.token_urlsafe(16)
-
-
-def valid_job_id(value: str) -> bool:
-    """True for strings shaped like our ids (checked before an id is ever joined to a path)."""
-    return bool(_ID.fullmatch(value or ""))
-
-
-class QueueFullError(EmotalkError):
-    """The queue is full: the client should retry after `retry_after` seconds (HTTP 429)."""
-
-    def __init__(self, retry_after: int, waiting: int) -> None:
-        super().__init__(
-            f"the server is busy: {waiting} job(s) are already waiting, the most it keeps; "
-            f"try again in about {retry_after} s"
-        )
-        self.retry_after = retry_after
-
-
-class JobCancelled(Exception):
-    """Raised inside the progress callback to stop a job that was deleted or whose server is stopping."""
-
-
-class ModelUnavailableError(ConfigError):
-    """No generator is loaded (no checkpoint configured, or it failed to load): HTTP 503."""
-
-
-@dataclass
-class Job:
-    """One dubbing job: its options, what its inputs are, and where it stands."""
-
-    id: str
-    options: dict[str, Any]
-    inputs: dict[str, Any]
-    state: str = "queued"
-    progress: float = 0.0
-    stage: str = "queued"
-    error: str | None = None
-    error_kind: str | None = None
-    created_at: float = field(default_factory=time.time)
-    started_at: float | None = None
-    finished_at: float | None = None
-    result: dict[str, Any] | None = None
-    # run-time flags, not persisted
-    cancel: bool = field(default=False, repr=False, compare=False)
-    deleted: bool = field(default=False, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        del d["cancel"], d["deleted"]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Job:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k not in ("cancel", "deleted")}
-        job = cls(**known)
-        if job.state not in STATES or not valid_job_id(job.id):
-            raise ValueError(f"not a job record: state {job.state!r}, id {job.id!r}")
-        return job
-
-
-class Runner(Protocol):
-    """What the workers call: dub `job` (inputs in `folder`), writing ``folder / RESULT_FILE``; return a summary."""
-
-    def __call__(self, job: Job, folder: Path, progress: Progress, worker: int) -> dict[str, Any]: ...
-
-    def status(self) -> dict[str, Any]: ...
-
-    def start(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class Reservation:
-    """A queue slot held while a job's files are uploaded and checked (`JobManager.reserve`)."""
-
-    id: str
-    folder: Path
-    released: bool = False
 
 
 class JobManager:
@@ -380,7 +302,19 @@ class JobManager:
             self._run(job, index)
 
     def _run(self, job: Job, index: int) -> None:
+        """Run one job on worker `index` and record how it ended."""
         folder = self.folder(job.id)
+        result: dict[str, Any] | None = None
+        error: BaseException | None = None
+        try:
+            result = self.runner(job, folder, self._progress_of(job), index)
+        except Exception as exc:
+            error = exc
+        self._finish(job, folder, result, error)
+
+    def _progress_of(self, job: Job) -> Progress:
+        """The runner's progress callback for `job`: raises `JobCancelled` once the job is cancelled, and persists
+        a stage change at once but a mere progress step at most every `persist_every_s`."""
         last = [time.monotonic()]
 
         def progress(fraction: float, stage: str) -> None:
@@ -395,12 +329,10 @@ class JobManager:
                     last[0] = now
                     self._persist(job)
 
-        result: dict[str, Any] | None = None
-        error: BaseException | None = None
-        try:
-            result = self.runner(job, folder, progress, index)
-        except Exception as exc:
-            error = exc
+        return progress
+
+    def _finish(self, job: Job, folder: Path, result: dict[str, Any] | None, error: BaseException | None) -> None:
+        """Mark a job that stopped running done, failed or interrupted; drop its inputs (or all of it, if deleted)."""
         with self._lock:
             self._running.pop(job.id, None)
             if job.deleted:
@@ -502,168 +434,25 @@ class JobManager:
                 log.exception("cleaning expired jobs failed")
 
 
-def scrub(message: str, folder: Path, inputs: dict[str, Any]) -> str:
-    """A job's error text without server paths: input files are named by their role and the client's name."""
-    for role, item in inputs.items():
-        if isinstance(item, dict) and item.get("file"):
-            label = f"the {role} file" + (f" ({item['name']})" if item.get("name") else "")
-            message = message.replace(str(folder / item["file"]), label)
-    message = message.replace(str(folder / RESULT_FILE), "the result").replace(str(folder), "the job folder")
-    return message
-
-
-class DubRunner:
-    """The real work: one `Dubber` per device, loaded once (in the background) and shared by the workers.
-
-    Args:
-        checkpoint: the generator checkpoint, or None (the server then runs without a model and says so).
-        source: where the checkpoint setting came from ("--checkpoint", "$EMOTALK_CHECKPOINT", "default ...").
-        devices: the device of each worker slot ("cpu", "cuda:0", ...); worker i uses devices[i % len].
-        batch_size: the Dubber's generator batch (None: measured).
-        backend, precision: the generator's runtime on CPU (infer.backends; GPUs stay on torch).
-    """
-
-    def __init__(
-        self,
-        checkpoint: Path | None,
-        *,
-        source: str = "",
-        devices: list[str] | None = None,
-        batch_size: int | None = None,
-        backend: str = "torch",
-        precision: str = "auto",
-    ) -> None:
-        self.checkpoint = Path(checkpoint) if checkpoint else None
-        self.backend, self.precision = backend, precision
-        self.source = source
-        self.devices = devices or ["cpu"]
-        self.batch_size = batch_size
-        self._dubbers: dict[str, Any] = {}
-        self._ready = threading.Event()
-        self.state = "missing" if self.checkpoint is None else "not loaded"
-        self.message = (
-            "no generator checkpoint configured: start the server with --checkpoint FILE (or set "
-            "EMOTALK_CHECKPOINT); `make demo` trains a small one at outputs/stages_tiny/smoke.ckpt"
-            if self.checkpoint is None
-            else ""
-        )
-        self.generator = ""
-        self.runtime = ""  # "openvino int8", "torch fp32", …
-        self.load_seconds: float | None = None
-
-    def start(self) -> None:
-        """Load the model in a background thread (the server answers meanwhile; jobs wait for it)."""
-        if self.checkpoint is None:
-            self._ready.set()
-            return
-        self.state = "loading"
-        threading.Thread(target=self._load, name="emotalk-model-load", daemon=True).start()
-
-    def _load(self) -> None:
-        t0 = time.perf_counter()
-        try:
-            from emotalk.infer.backends import runtime_name
-            from emotalk.infer.pipeline import Dubber
-
-            for dev in dict.fromkeys(self.devices):
-                backend = self.backend if dev == "cpu" else "torch"  # a GPU stays on PyTorch
-                dubber = Dubber(
-                    self.checkpoint, device=dev, batch_size=self.batch_size, backend=backend, precision=self.precision
-                )
-                dubber.detector()  # mediapipe's start-up, once, before the first job
-                self._dubbers[dev] = dubber
-                self.generator = dubber.model.source
-                self.runtime = runtime_name(dubber.model)
-            self.state, self.message = "ready", ""
-            self.load_seconds = round(time.perf_counter() - t0, 2)
-            log.info("model %s loaded on %s in %.1f s", self.checkpoint, ", ".join(self._dubbers), self.load_seconds)
-        except EmotalkError as exc:
-            self.state, self.message = "error", str(exc)
-            log.error("cannot load the model: %s", exc)
-        except Exception as exc:
-            self.state, self.message = "error", f"cannot load {self.checkpoint}: {type(exc).__name__}: {exc}"
-            log.exception("cannot load the model")
-        finally:
-            self._ready.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._ready.wait(timeout)
-
-    def available(self) -> bool:
-        """False when jobs cannot run at all (no checkpoint, or it failed to load)."""
-        return self.state not in ("missing", "error")
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "checkpoint": self.checkpoint.name if self.checkpoint else None,
-            "source": self.source or None,
-            "generator": self.generator or None,
-            "backend": self.runtime or None,
-            "devices": list(dict.fromkeys(self.devices)),
-            "load_seconds": self.load_seconds,
-            "message": self.message or None,
-        }
-
-    def __call__(self, job: Job, folder: Path, progress: Progress, worker: int) -> dict[str, Any]:
-        progress(0.0, "waiting for the model")
-        while not self._ready.wait(0.5):
-            progress(0.0, "waiting for the model")  # lets a deleted job stop here
-        if self.state != "ready":
-            raise ModelUnavailableError(self.message or "the model is not loaded")
-        device = self.devices[worker % len(self.devices)]
-        dubber = self._dubbers[device]
-        opts, inputs = job.options, job.inputs
-        audio = inputs.get("audio")
-        r = dubber.dub(
-            folder / inputs["video"]["file"],
-            folder / audio["file"] if audio else None,
-            emotion=opts["emotion"],
-            out=folder / RESULT_FILE,
-            strength=float(opts.get("strength", 1.0)),
-            timeline=opts.get("timeline") or None,
-            face=opts.get("face") or None,
-            watermark=bool(opts.get("watermark", True)),
-            progress=progress,
-        )
-        return {
-            "frames": r.frames,
-            "generated": r.generated,
-            "passed_through": r.passed_through,
-            "passthrough_ranges": r.passthrough_ranges,
-            "face_mode": r.face_mode,
-            "face_warning": scrub(r.face_warning, folder, inputs),
-            "fps": round(r.fps, 3),
-            "width": r.width,
-            "height": r.height,
-            "seconds": round(r.output_seconds, 3),
-            "emotion": r.emotion,
-            "wall_seconds": round(r.wall_seconds, 2),
-            "device": r.device,
-            "bytes": (folder / RESULT_FILE).stat().st_size,
-            "warnings": [scrub(w, folder, inputs) for w in r.warnings],
-        }
-
-    def close(self) -> None:
-        for d in self._dubbers.values():
-            with contextlib.suppress(Exception):
-                d.close()
-        self._dubbers.clear()
-
-
-def resolve_devices(device: str = "auto") -> list[str]:
-    """Worker devices: every CUDA GPU for "auto"/"cuda" when there are any, else the CPU; "cuda:N" as given."""
-    if device == "cpu":
-        return ["cpu"]
-    import torch
-
-    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if device in ("auto", "cuda"):
-        if n:
-            return [f"cuda:{i}" for i in range(n)]
-        if device == "cuda":
-            raise ConfigError("--device cuda asked for, but CUDA is not available here; use --device cpu")
-        return ["cpu"]
-    if device.startswith("cuda:"):
-        return [device]
-    raise ConfigError(f"unsupported device {device!r}; use auto, cpu, cuda or cuda:N")
+#: The names this module has always offered (records.py and runner.py hold them now).
+__all__ = [
+    "DEFAULT_JOB_SECONDS",
+    "FINISHED",
+    "INCOMING",
+    "JOB_FILE",
+    "RESULT_FILE",
+    "STATES",
+    "DubRunner",
+    "Job",
+    "JobCancelled",
+    "JobManager",
+    "ModelUnavailableError",
+    "Progress",
+    "QueueFullError",
+    "Reservation",
+    "Runner",
+    "new_job_id",
+    "resolve_devices",
+    "scrub",
+    "valid_job_id",
+]

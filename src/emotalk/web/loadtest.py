@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,19 @@ def _form(video: Path, audio: Path | None, emotion: str) -> dict[str, Any]:
     return {"files": files, "data": {"emotion": emotion}}
 
 
+#: The emotions the burst cycles through.
+_EMOTIONS = ("happy", "sad", "angry", "fearful", "disgusted", "neutral")
+
+
+@dataclass
+class _Tally:
+    """What the load test counts as it goes: status-call latencies, every HTTP code, the most jobs seen waiting."""
+
+    latencies: list[float] = field(default_factory=list)
+    codes: Counter[int] = field(default_factory=Counter)
+    peak_waiting: int = 0
+
+
 async def load_test(
     url: str,
     video: Path,
@@ -146,70 +160,25 @@ async def load_test(
     verify: ssl.SSLContext | str | bool = True,
 ) -> dict[str, Any]:
     """Run the load test against the server at `url`; return the measurements (see the module docstring)."""
-    emotions = ("happy", "sad", "angry", "fearful", "disgusted", "neutral")
     limits = httpx.Limits(max_connections=submissions + polls + 20, max_keepalive_connections=20)
+    tally = _Tally()
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120, verify=verify) as client:
         capacity = (await client.get("/api/health")).json()["queue"]["capacity"]
-        first = await client.post("/api/jobs", **_form(video, audio, "happy"))
-        if first.status_code != 202:
-            raise RuntimeError(f"the first job was refused: {first.status_code} {first.text}")
-        first_id = first.json()["id"]
-        while (await client.get(f"/api/jobs/{first_id}")).json()["state"] == "queued":
-            await asyncio.sleep(0.05)
-
-        latencies: list[float] = []
-        codes: Counter[int] = Counter()
-        peak_seen = [0]
-
-        async def poll() -> None:
-            t0 = time.perf_counter()
-            r = await client.get(f"/api/jobs/{first_id}")
-            latencies.append(time.perf_counter() - t0)
-            codes[r.status_code] += 1
-
-        async def submit(i: int) -> httpx.Response:
-            r = await client.post("/api/jobs", **_form(video, audio, emotions[i % len(emotions)]))
-            codes[r.status_code] += 1
-            return r
-
-        async def watch(stop: asyncio.Event) -> None:
-            while not stop.is_set():
-                r = await client.get("/api/health")
-                codes[r.status_code] += 1
-                q = r.json()["queue"]
-                peak_seen[0] = max(peak_seen[0], q["waiting"] + q["uploading"])
-                await asyncio.sleep(0.05)
-
-        stop = asyncio.Event()
-        watcher = asyncio.create_task(watch(stop))
+        first_id = await _first_job_running(client, video, audio)
         t_burst = time.perf_counter()
-        results = await asyncio.gather(*[submit(i) for i in range(submissions)], *[poll() for _ in range(polls)])
+        responses = await _burst(client, tally, first_id, video, audio, submissions, polls)
         burst_s = time.perf_counter() - t_burst
-        stop.set()
-        await watcher
-        responses = [r for r in results if isinstance(r, httpx.Response)]
         accepted = [r.json()["id"] for r in responses if r.status_code == 202]
-        refused = [r for r in responses if r.status_code == 429]
-        retry_after_ok = all(r.headers.get("retry-after", "").isdigit() for r in refused)
-
-        final: dict[str, dict[str, Any]] = {}
-        deadline = time.monotonic() + finish_timeout
-        pending = [first_id, *accepted]
-        while pending and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            for job_id in list(pending):
-                r = await client.get(f"/api/jobs/{job_id}")
-                codes[r.status_code] += 1
-                if r.status_code != 200 or r.json()["state"] in ("done", "failed"):
-                    final[job_id] = r.json() if r.status_code == 200 else {"state": f"http {r.status_code}"}
-                    pending.remove(job_id)
+        final, pending = await _wait_finished(client, tally, [first_id, *accepted], finish_timeout)
         health = (await client.get("/api/health")).json()
 
+    refused = [r for r in responses if r.status_code == 429]
     states = Counter(j["state"] for j in final.values())
     done = sorted((j for j in final.values() if j["state"] == "done"), key=lambda j: j["started_at"])
     span = (done[-1]["finished_at"] - done[0]["started_at"]) if done else 0.0
     durations = [j["finished_at"] - j["started_at"] for j in done]
-    ms = [x * 1000 for x in latencies]
+    ms = [x * 1000 for x in tally.latencies]
+    codes = tally.codes
     return {
         "submissions": submissions,
         "polls": polls,
@@ -217,7 +186,7 @@ async def load_test(
         "workers": health["queue"]["workers"],
         "accepted": len(accepted),
         "refused_429": len(refused),
-        "retry_after_on_every_429": retry_after_ok,
+        "retry_after_on_every_429": all(r.headers.get("retry-after", "").isdigit() for r in refused),
         "other_submit_codes": sorted(r.status_code for r in responses if r.status_code not in (202, 429)),
         "burst_seconds": round(burst_s, 3),
         "status_ms_p50": round(percentile(ms, 50), 1),
@@ -226,7 +195,7 @@ async def load_test(
         "status_calls": len(ms),
         "http_codes": dict(sorted(codes.items())),
         "server_errors": sum(n for c, n in codes.items() if c >= 500),
-        "peak_waiting_seen": peak_seen[0],
+        "peak_waiting_seen": tally.peak_waiting,
         "peak_waiting_server": health["queue"]["peak_waiting"],
         "jobs_total": 1 + len(accepted),
         "final_states": dict(states),
@@ -236,6 +205,73 @@ async def load_test(
         "job_seconds_mean": round(sum(durations) / len(durations), 2) if durations else float("nan"),
         "counters": health["queue"]["counters"],
     }
+
+
+async def _first_job_running(client: httpx.AsyncClient, video: Path, audio: Path | None) -> str:
+    """Submit one job and wait until a worker runs it, so the burst meets a busy server; return its id."""
+    first = await client.post("/api/jobs", **_form(video, audio, "happy"))
+    if first.status_code != 202:
+        raise RuntimeError(f"the first job was refused: {first.status_code} {first.text}")
+    first_id = first.json()["id"]
+    while (await client.get(f"/api/jobs/{first_id}")).json()["state"] == "queued":
+        await asyncio.sleep(0.05)
+    return first_id
+
+
+async def _burst(
+    client: httpx.AsyncClient,
+    tally: _Tally,
+    first_id: str,
+    video: Path,
+    audio: Path | None,
+    submissions: int,
+    polls: int,
+) -> list[httpx.Response]:
+    """Send `submissions` jobs and `polls` status calls at once, sampling /api/health; return the submit answers."""
+
+    async def poll() -> None:
+        t0 = time.perf_counter()
+        r = await client.get(f"/api/jobs/{first_id}")
+        tally.latencies.append(time.perf_counter() - t0)
+        tally.codes[r.status_code] += 1
+
+    async def submit(i: int) -> httpx.Response:
+        r = await client.post("/api/jobs", **_form(video, audio, _EMOTIONS[i % len(_EMOTIONS)]))
+        tally.codes[r.status_code] += 1
+        return r
+
+    async def watch(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            r = await client.get("/api/health")
+            tally.codes[r.status_code] += 1
+            q = r.json()["queue"]
+            tally.peak_waiting = max(tally.peak_waiting, q["waiting"] + q["uploading"])
+            await asyncio.sleep(0.05)
+
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(stop))
+    results = await asyncio.gather(*[submit(i) for i in range(submissions)], *[poll() for _ in range(polls)])
+    stop.set()
+    await watcher
+    return [r for r in results if isinstance(r, httpx.Response)]
+
+
+async def _wait_finished(
+    client: httpx.AsyncClient, tally: _Tally, job_ids: list[str], timeout: float
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Poll the jobs until each is done or failed (or gone: a non-200); return their last views and the unfinished."""
+    final: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    pending = list(job_ids)
+    while pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        for job_id in list(pending):
+            r = await client.get(f"/api/jobs/{job_id}")
+            tally.codes[r.status_code] += 1
+            if r.status_code != 200 or r.json()["state"] in ("done", "failed"):
+                final[job_id] = r.json() if r.status_code == 200 else {"state": f"http {r.status_code}"}
+                pending.remove(job_id)
+    return final, pending
 
 
 def self_signed_cert(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
