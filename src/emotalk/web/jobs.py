@@ -412,18 +412,21 @@ class JobManager:
             expired = [
                 j.id for j in self._jobs.values() if j.state in FINISHED and now - (j.finished_at or now) > self.ttl_s
             ]
-            for job_id in expired:
-                self._jobs.pop(job_id, None)
             pending = {r.folder.name for r in self._pending.values()}
+        # files first, then the record: a client that sees the job gone (404) also sees its files gone and counted
         for job_id in expired:
             shutil.rmtree(self.folder(job_id), ignore_errors=True)
+        with self._lock:
+            for job_id in expired:
+                self._jobs.pop(job_id, None)
+            if expired:
+                self.counters["expired"] += len(expired)
         for d in self.jobs_dir.glob(f"{INCOMING}*"):
             with contextlib.suppress(OSError):
                 if d.name not in pending and now - d.stat().st_mtime > 3600:
                     shutil.rmtree(d, ignore_errors=True)
         if expired:
             log.info("removed %d expired job(s)", len(expired))
-            self.counters["expired"] += len(expired)
         return len(expired)
 
     def _clean_loop(self) -> None:
