@@ -144,3 +144,26 @@ def test_int8_shipped_model_passes_the_psnr_gate_on_held_out_clips(tmp_path: Pat
         value = crops_psnr(model.net, backends.RuntimeNet(q, model.net, name, "int8"), held)
         assert value >= PSNR_GATE_DB, f"int8 on {name}: {value:.1f} dB"
         assert value < 90  # really quantized: not the fp32 graph again
+
+
+def test_dubber_on_a_runtime_frees_the_eager_net_and_batches_by_8(
+    tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import weakref
+
+    from emotalk.infer import pipeline
+
+    eager: list[weakref.ref] = []
+    real = pipeline.load_generator
+
+    def load(*args: object) -> object:
+        model = real(*args)
+        eager.append(weakref.ref(model.net))
+        return model
+
+    monkeypatch.setattr(pipeline, "load_generator", load)
+    dubber = pipeline.Dubber(tiny_ckpt, "cpu", backend="onnx", precision="fp32")
+    assert isinstance(dubber.model.net, backends.RuntimeNet) and dubber.batch_size == 8
+    assert eager[0]() is None  # nothing holds the torch weights once the runtime runs
+    assert pipeline.Dubber(tiny_ckpt, "cpu", 4, backend="onnx", precision="fp32").batch_size == 4
+    assert pipeline.Dubber(tiny_ckpt, "cpu").batch_size is None  # torch: measured on the first batches

@@ -16,6 +16,7 @@ export (seconds) and the quantization (tens of seconds) happen once per model. G
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
@@ -304,6 +305,16 @@ def runtime_for(
         calibration=lambda: capture_calibration(model.path, clips),
         calibration_id=calibration_id(clips),
     )
+
+
+def release_memory() -> None:
+    """Give the freed eager weights back to the OS after a swap to a runtime (glibc keeps freed heap otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def runtime_name(model: Any) -> str:

@@ -231,12 +231,18 @@ class Dubber:
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {workers}")
         self.threads = int(threads) if threads else max(1, cores // self.workers)
-        from emotalk.infer.backends import runtime_for
+        from emotalk.infer.backends import RuntimeNet, release_memory, runtime_for
 
         self.model = runtime_for(
             self.model, backend, precision, workers=self.workers, threads=self.threads,
             calibration_clips=calibration_clips,
         )  # fmt: skip
+        if isinstance(self.model.net, RuntimeNet):
+            release_memory()
+            # batch 16 costs ~100 MB more peak RSS at width 1.0 (OpenVINO bf16, 2 workers), and the tuner's
+            # trials would pay it even when 8 wins: the ≤ 1 GB target of issue #15 wants the fixed 8
+            if not batch_size:
+                self.tuner = BatchTuner((8,), fixed=8)
         from dataclasses import replace
 
         self.gating = replace(gating or GateSettings(), max_gap=int(max_gap))
