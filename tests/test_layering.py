@@ -38,16 +38,9 @@ ALLOWED: dict[str, frozenset[str] | None] = {
 
 
 #: Edges still to remove, each with why it is here. The test fails when one goes away too, so the list only shrinks.
-KNOWN_EDGES: dict[tuple[str, str], str] = {
-    (
-        "emotalk.infer.quantize",
-        "emotalk.data.grid",
-    ): "int8 calibration picks the GRID training sentences (#16 follow-up)",
-}
-#: File cycles still to remove: the int8 calibration dubs clips with the pipeline that loads the backend (#16).
-KNOWN_CYCLES: set[frozenset[str]] = {
-    frozenset({"emotalk.infer.backends", "emotalk.infer.quantize", "emotalk.infer.pipeline"}),
-}
+KNOWN_EDGES: dict[tuple[str, str], str] = {}
+#: File cycles still to remove (the same rule).
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def module_name(path: Path) -> str:

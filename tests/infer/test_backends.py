@@ -13,7 +13,8 @@ import torch
 from emotalk.errors import ConfigError
 from emotalk.infer import backends
 from emotalk.infer.model import SHIPPED_GENERATOR, load_generator
-from emotalk.infer.quantize import PSNR_GATE_DB, capture_calibration, crops_psnr, psnr, quantize_int8
+from emotalk.infer.pipeline import capture_calibration
+from emotalk.infer.quantize import PSNR_GATE_DB, crops_psnr, psnr, quantize_int8
 from emotalk.models.generator import Generator
 from generator_ckpt import calibrated_generator, save_ours
 
@@ -167,3 +168,26 @@ def test_dubber_on_a_runtime_frees_the_eager_net_and_batches_by_8(
     assert eager[0]() is None  # nothing holds the torch weights once the runtime runs
     assert pipeline.Dubber(tiny_ckpt, "cpu", 4, backend="onnx", precision="fp32").batch_size == 4
     assert pipeline.Dubber(tiny_ckpt, "cpu").batch_size is None  # torch: measured on the first batches
+
+
+def test_shipped_calibration_clips_are_grid_training_sentences() -> None:
+    """The named clips are in data.grid's training split (the shipped model's training data), never val/test."""
+    from emotalk.data.grid import list_grid
+    from emotalk.infer.model import SHIPPED_CALIBRATION, default_calibration_clips, shared_root
+
+    clips = default_calibration_clips()
+    if not clips:
+        pytest.skip("the shared GRID corpus is not here")
+    assert [c.stem for c in clips] == list(SHIPPED_CALIBRATION)
+    split = {c.path.stem: c.split for c in list_grid(shared_root() / "datasets" / "grid" / "s1")[0]}
+    assert {split[name] for name in SHIPPED_CALIBRATION} == {"train"}
+
+
+@pytest.mark.media
+def test_dubber_int8_calibrates_through_the_injected_pipeline(tiny_ckpt: Path) -> None:
+    """Dubber → runtime_for → capture (infer.pipeline.capture_calibration) → quantize: the wiring without cycles."""
+    from emotalk.infer.pipeline import Dubber
+
+    clip = REPO / "examples" / "grid_s1_bbwg1s.mp4"
+    dubber = Dubber(tiny_ckpt, "cpu", backend="onnx", precision="int8", calibration_clips=[clip])
+    assert backends.runtime_name(dubber.model) == "onnx int8"

@@ -126,14 +126,9 @@ def run(quick: bool = False) -> list[dict]:
 
     from emotalk.benchmarks.inference import make_clip, throughput
     from emotalk.infer import backends as B
-    from emotalk.infer.model import SHIPPED_GENERATOR, load_generator
-    from emotalk.infer.quantize import (
-        PSNR_GATE_DB,
-        calibration_id,
-        capture_calibration,
-        crops_psnr,
-        default_calibration_clips,
-    )
+    from emotalk.infer.model import SHIPPED_GENERATOR, default_calibration_clips, load_generator
+    from emotalk.infer.pipeline import capture_calibration
+    from emotalk.infer.quantize import PSNR_GATE_DB, calibration_id, crops_psnr
 
     load = {"name": "load average (1 min) at start", "value": round(os.getloadavg()[0], 2), "unit": "", "target": ""}
     rows: list[dict] = [load]
@@ -150,7 +145,7 @@ def run(quick: bool = False) -> list[dict]:
     t0 = time.perf_counter()
     B.runtime_for(model, "onnx", "fp32")
     t1 = time.perf_counter()
-    B.runtime_for(model, "onnx", "int8", calibration_clips=calib)
+    B.runtime_for(model, "onnx", "int8", calibration_clips=calib, capture=capture_calibration)
     t2 = time.perf_counter()
     rows.append({"name": "paper width: ONNX export + load (0 when cached)", "value": round(t1 - t0, 1), "unit": "s",
                  "target": ""})  # fmt: skip
@@ -178,7 +173,9 @@ def run(quick: bool = False) -> list[dict]:
     rows.append({"name": f"{tag}, torch fp32", "value": round(base_fps, 2), "unit": "frames/s", "target": "",
                  "cpu_ms_per_frame": round(base_cpu, 1), "x_torch": 1.0})  # fmt: skip
     for backend, precision in RUNTIMES:
-        fast = B.runtime_for(model, backend, precision, workers=2, threads=1, calibration_clips=calib)
+        fast = B.runtime_for(
+            model, backend, precision, workers=2, threads=1, calibration_clips=calib, capture=capture_calibration
+        )
         fps, cpu = throughput(lambda fast=fast: fast.net.run(feeds), 2, batch, seconds)
         rows.append({"name": f"{tag}, {backend} {precision}", "value": round(fps, 2), "unit": "frames/s",
                      "target": ">= 25" if (backend, precision) == ("openvino", "int8") else "",
@@ -189,12 +186,12 @@ def run(quick: bool = False) -> list[dict]:
     shipped = load_generator(SHIPPED_GENERATOR, "cpu")
     held = capture_calibration(SHIPPED_GENERATOR, held_out, frames=64 if quick else 144)
     for backend, precision in (("onnx", "int8"), ("openvino", "int8"), ("openvino", "bf16")):
-        fast = B.runtime_for(shipped, backend, precision, calibration_clips=calib)
+        fast = B.runtime_for(shipped, backend, precision, calibration_clips=calib, capture=capture_calibration)
         rows.append({"name": f"face-crop PSNR vs fp32 torch, shipped model, held-out GRID clips, {backend} "
                      f"{precision}", "value": round(crops_psnr(shipped.net, fast.net, held), 2), "unit": "dB",
                      "target": f">= {PSNR_GATE_DB:g}", "calibration": calibration_id(calib)})  # fmt: skip
     held_paper = capture_calibration(ckpt, held_out[:1], frames=32)
-    fast = B.runtime_for(model, "openvino", "int8", calibration_clips=calib)
+    fast = B.runtime_for(model, "openvino", "int8", calibration_clips=calib, capture=capture_calibration)
     value = round(crops_psnr(model.net, fast.net, held_paper), 2)
     rows.append({"name": "face-crop PSNR vs fp32 torch, paper width (random weights: record only), openvino int8",
                  "value": value, "unit": "dB", "target": ""})  # fmt: skip

@@ -47,6 +47,9 @@ AUTO = "auto"
 OPSET = 17
 #: Calibration feeds for int8: a callable so that the (slow) capture runs only when the cache has no int8 model.
 Calibration = Callable[[], Iterable[dict[str, np.ndarray]]]
+#: How int8 feeds are captured: (checkpoint, clips) → feeds, `infer.pipeline.capture_calibration` (it dubs the
+#: clips, so it is handed in: the pipeline imports this module, not the other way round).
+Capture = Callable[[Path, list[Path]], Iterable[dict[str, np.ndarray]]]
 
 
 def add_arguments(group: Any, default_backend: str) -> None:
@@ -173,7 +176,10 @@ def exported_model(
     q = root / f"generator-{cache_key(checkpoint, 'int8', calibration_id)}.int8.onnx"
     if not q.is_file():
         if calibration is None:
-            raise ConfigError("int8 needs calibration data (face crops and mels); pass --calibrate CLIP [CLIP ...]")
+            raise ConfigError(
+                "int8 needs calibration data (face crops and mels); pass --calibrate CLIP [CLIP ...] (in Python: "
+                "runtime_for(..., capture=emotalk.infer.pipeline.capture_calibration))"
+            )
         from emotalk.infer.quantize import quantize_int8
 
         t0 = time.perf_counter()
@@ -251,8 +257,7 @@ def resolve(
         precision = "fp32"
     clips = list(clips or [])
     if precision in (AUTO, "int8") and not clips:
-        from emotalk.infer.model import SHIPPED_GENERATOR
-        from emotalk.infer.quantize import default_calibration_clips
+        from emotalk.infer.model import SHIPPED_GENERATOR, default_calibration_clips
 
         shipped = SHIPPED_GENERATOR.is_file() and Path(checkpoint).resolve() == SHIPPED_GENERATOR.resolve()
         clips = default_calibration_clips() if shipped else []
@@ -289,12 +294,14 @@ def runtime_for(
     workers: int = 1,
     threads: int = 1,
     calibration_clips: list[Path] | None = None,
+    capture: Capture | None = None,
 ) -> Any:
-    """`with_backend` from user settings: `auto` resolved, int8 calibrated by dubbing the calibration clips."""
+    """`with_backend` from user settings: `auto` resolved, int8 calibrated by `capture` on the calibration clips
+    (needed only when the int8 model of these clips is not cached yet)."""
     backend, precision, clips = resolve(backend, precision, model.device, model.path, calibration_clips)
     if precision != "int8":
         return with_backend(model, backend, precision, workers=workers, threads=threads)
-    from emotalk.infer.quantize import calibration_id, capture_calibration
+    from emotalk.infer.quantize import calibration_id
 
     return with_backend(
         model,
@@ -302,7 +309,7 @@ def runtime_for(
         precision,
         workers=workers,
         threads=threads,
-        calibration=lambda: capture_calibration(model.path, clips),
+        calibration=(lambda: capture(model.path, clips)) if capture else None,
         calibration_id=calibration_id(clips),
     )
 

@@ -38,6 +38,23 @@ SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 SHIPPED_GENERATOR = SHIPPED_DIR / "realface_base_grid.ckpt"
 SHIPPED_EXPERT = SHIPPED_DIR / "syncnet_grid.ckpt"
 SHIPPED_NAME = "emotalk real-face base (lower-half lip-sync, trained on GRID s1; shipped default)"
+#: The shipped model's int8 calibration clips: four training-split GRID s1 sentences (data.grid's sentence split;
+#: tests/infer/test_backends.py checks it), in the shared corpus at shared/datasets/grid/s1/video/.
+SHIPPED_CALIBRATION = ("bbaf2n", "bgbb1s", "brif4n", "bwwa9s")
+
+
+def shared_root() -> Path:
+    """The shared folder beside the repository (datasets), or $EMOTALK_SHARED."""
+    import os
+
+    return Path(os.environ.get("EMOTALK_SHARED", Path(__file__).resolve().parents[3].parent / "shared"))
+
+
+def default_calibration_clips() -> list[Path]:
+    """The shipped model's calibration clips (`SHIPPED_CALIBRATION`) when the shared GRID corpus is here, else []."""
+    folder = shared_root() / "datasets" / "grid" / "s1" / "video"
+    clips = [folder / f"{name}.mp4" for name in SHIPPED_CALIBRATION]
+    return clips if all(c.is_file() for c in clips) else []
 
 
 def default_checkpoint(explicit: Path | str | None = None) -> tuple[Path | None, str]:

@@ -42,6 +42,7 @@ from emotalk.infer.emotion import DEFAULT_CROSSFADE_S, EmotionSchedule
 from emotalk.infer.gating import FACE_REASONS, NO_FACE, FacePlan, GateSettings, analyze, build_plan, frame_energy
 from emotalk.infer.gating import summarize as gate_warnings
 from emotalk.infer.model import LoadedGenerator, load_generator
+from emotalk.infer.quantize import CALIBRATION_FRAMES, record_feeds
 from emotalk.infer.stream import (
     BatchTuner,
     FaceSelector,
@@ -235,7 +236,7 @@ class Dubber:
 
         self.model = runtime_for(
             self.model, backend, precision, workers=self.workers, threads=self.threads,
-            calibration_clips=calibration_clips,
+            calibration_clips=calibration_clips, capture=capture_calibration,
         )  # fmt: skip
         if isinstance(self.model.net, RuntimeNet):
             release_memory()
@@ -706,6 +707,17 @@ class Dubber:
         return done
 
 
+def capture_calibration(
+    checkpoint: str | Path, clips: list[Path] | list[str], frames: int = CALIBRATION_FRAMES
+) -> list[dict[str, np.ndarray]]:
+    """int8 calibration feeds: the generator's inputs while the fp32 torch model of `checkpoint` dubs `clips`
+    (each in another emotion), at most `frames` (`infer.quantize.record_feeds`)."""
+    from emotalk.infer.backends import input_names
+
+    with Dubber(checkpoint, "cpu", batch_size=8) as dubber:
+        return record_feeds(dubber, input_names(dubber.model.net), clips, frames)
+
+
 def _totals(segments: list[SegmentStats]) -> dict[str, Any]:
     passed: dict[str, int] = {}
     runs: list[list[Any]] = []
@@ -737,4 +749,4 @@ def _passthrough_notes(totals: dict[str, Any], n_out: int) -> list[str]:
     return notes
 
 
-__all__ = ["DubResult", "Dubber", "exact_fps", "summary_path_for", "work_dir_for"]
+__all__ = ["DubResult", "Dubber", "capture_calibration", "exact_fps", "summary_path_for", "work_dir_for"]

@@ -1,10 +1,11 @@
 """int8 post-training static quantization of the exported generator, and its quality gate (issue #15).
 
-Calibration feeds are the generator's real inputs: the pipeline dubs a few clips with the fp32 torch model and a
-recorder between `LoadedGenerator` and its net keeps what the net was given (masked + reference crops, mel
+Calibration feeds are the generator's real inputs: a `Dubber` (handed in: `infer.pipeline.capture_calibration`)
+dubs a few clips with the fp32 torch model and a recorder between `LoadedGenerator` and its net keeps what the
+net was given (masked + reference crops, mel
 windows, emotions cycling through the six), so the activation ranges are those of dubbing, not of random tensors.
 For the shipped GRID model the clips are training-split GRID sentences of the shared corpus (the data it was
-trained on); the gate dubs held-out (test-split) clips, e.g. examples/.
+trained on, `infer.model.SHIPPED_CALIBRATION`); the gate dubs held-out (test-split) clips, e.g. examples/.
 
 Quantization: ONNX Runtime's `quantize_static`, QDQ format (both ONNX Runtime and OpenVINO run it with int8
 kernels), int8 weights per output channel, uint8 activations per tensor, MinMax ranges.
@@ -22,29 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from emotalk.errors import NoFaceError
 from emotalk.spec import EMOTIONS
 
 log = logging.getLogger(__name__)
 
 CALIBRATION_FRAMES = 192  # 24 batches of 8: enough for stable MinMax ranges, ~1 min at paper width
 PSNR_GATE_DB = 35.0
-
-
-def shared_root() -> Path:
-    import os
-
-    return Path(os.environ.get("EMOTALK_SHARED", Path(__file__).resolve().parents[3].parent / "shared"))
-
-
-def default_calibration_clips(n: int = 4) -> list[Path]:
-    """Training-split sentences of the shared GRID corpus (the shipped model's training data), else []."""
-    grid = shared_root() / "datasets" / "grid" / "s1"
-    if not (grid / "video").is_dir():
-        return []
-    from emotalk.data.grid import list_grid
-
-    clips, _ = list_grid(grid)
-    return [c.path for c in clips if c.split == "train"][:: max(1, len(clips) // (4 * n))][:n]
 
 
 def calibration_id(clips: Iterable[Path | str], frames: int = CALIBRATION_FRAMES) -> str:
@@ -71,24 +56,24 @@ class _Recorder:
         return self.net(audio, face, emotion, noise)
 
 
-def capture_calibration(
-    checkpoint: Path | str, clips: Iterable[Path | str], frames: int = CALIBRATION_FRAMES
+def record_feeds(
+    dubber: Any, names: tuple[str, ...], clips: Iterable[Path | str], frames: int = CALIBRATION_FRAMES
 ) -> list[dict[str, np.ndarray]]:
-    """The generator's inputs while the fp32 torch model dubs `clips` (each in another emotion), ≤ `frames`."""
-    from emotalk.infer.backends import input_names
-    from emotalk.infer.pipeline import Dubber
-
+    """The generator's inputs (graph feeds `names`) while `dubber` (a torch fp32 `infer.pipeline.Dubber`, handed
+    in so that this module stays below the pipeline) dubs `clips`, each in another emotion, ≤ `frames`."""
     clips = [Path(c) for c in clips]
-    with Dubber(checkpoint, "cpu", batch_size=8) as dubber, tempfile.TemporaryDirectory() as tmp:
-        rec = _Recorder(dubber.model.net, input_names(dubber.model.net), frames)
-        dubber.model = replace(dubber.model, net=rec, channels_last=False)
-        per_clip = -(-frames // max(1, len(clips)))
-        for i, clip in enumerate(clips):
-            rec.limit = min(frames, (i + 1) * per_clip)
-            dubber.dub(clip, None, EMOTIONS[i % len(EMOTIONS)], Path(tmp) / f"calib{i}.mp4", allow_no_face=True)
+    eager = dubber.model
+    rec = _Recorder(eager.net, names, frames)
+    dubber.model = replace(eager, net=rec, channels_last=False)
+    per_clip = -(-frames // max(1, len(clips)))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, clip in enumerate(clips):
+                rec.limit = min(frames, (i + 1) * per_clip)
+                dubber.dub(clip, None, EMOTIONS[i % len(EMOTIONS)], Path(tmp) / f"calib{i}.mp4", allow_no_face=True)
+    finally:
+        dubber.model = eager
     if not rec.feeds:
-        from emotalk.errors import NoFaceError
-
         raise NoFaceError(f"no face to calibrate on in {', '.join(map(str, clips))}; pass clips with a face")
     log.info("int8 calibration: %d frames from %d clips", rec.frames, len(clips))
     return rec.feeds
