@@ -278,26 +278,12 @@ def evaluate_experiments(
     clips = select_clips(data, raw, cfg.actors, cfg.max_clips, cfg.seed)
     log.info("evaluating %d experiments on %d clips x %d emotions", len(experiments), len(clips), len(EMOTIONS))
     notes: list[str] = []
-    fid = None
-    if judges.inception is not None:
-        from emotalk.evaluate.fid import EmotionFID
-
-        fid = EmotionFID(judges.inception, device, cfg.fid_batch)
+    fid = _fid_meter(judges, cfg, device)
     gate_result, real_feats = _real_pass(data, cfg, judges, fid, device, progress)
     if gate_result is not None and gate_result.forced:
         notes.append(f"EmoAcc judge forced: {gate_result.describe()}.")
     figures = out / "figures"
-    lse_eval = None
-    if judges.syncnet is not None:
-        from emotalk.evaluate.lse import LSEEvaluator
-
-        lse_eval = LSEEvaluator(
-            judges.syncnet,
-            cfg.lse_mode,
-            cfg.min_track,
-            cfg.min_face_size,
-            device,  # type: ignore[arg-type]
-        )
+    lse_eval = _lse_evaluator(judges, cfg, device)
     from emotalk.evaluate.lse import DETECT_MAX_SIDE
     from emotalk.video.faces import FaceDetector
 
@@ -318,14 +304,7 @@ def evaluate_experiments(
             fid.reset_fake()
     detector.close()
     if gate_result is not None:
-        from emotalk.plots import save_confusion_matrix
-
-        save_confusion_matrix(
-            np.asarray(gate_result.confusion),
-            EMOTIONS,
-            figures / "confusion_classifier_real.png",
-            f"judge on real test clips: {gate_result.accuracy:.1%} (n={gate_result.n_clips})",
-        )
+        _judge_figure(gate_result, figures)
     notes += _closing_notes(records, cfg, lse_eval is not None)
     results = {
         "settings": settings_record(data, clips, cfg, judges, gate_result, device, lse_eval),
@@ -340,6 +319,42 @@ def evaluate_experiments(
     }
     report.write_results(results, out)
     return results
+
+
+def _fid_meter(judges: Judges, cfg: EvalConfig, device: str) -> Any:
+    """The per-emotion FID accumulator (fid.EmotionFID), None without Inception weights."""
+    if judges.inception is None:
+        return None
+    from emotalk.evaluate.fid import EmotionFID
+
+    return EmotionFID(judges.inception, device, cfg.fid_batch)
+
+
+def _lse_evaluator(judges: Judges, cfg: EvalConfig, device: str) -> Any:
+    """The LSE-D/LSE-C scorer (lse.LSEEvaluator), None without SyncNet v2 weights."""
+    if judges.syncnet is None:
+        return None
+    from emotalk.evaluate.lse import LSEEvaluator
+
+    return LSEEvaluator(
+        judges.syncnet,
+        cfg.lse_mode,
+        cfg.min_track,
+        cfg.min_face_size,
+        device,  # type: ignore[arg-type]
+    )
+
+
+def _judge_figure(gate_result: GateResult, figures: Path) -> None:
+    """The judge's confusion matrix on the real test clips: what its gate was decided on."""
+    from emotalk.plots import save_confusion_matrix
+
+    save_confusion_matrix(
+        np.asarray(gate_result.confusion),
+        EMOTIONS,
+        figures / "confusion_classifier_real.png",
+        f"judge on real test clips: {gate_result.accuracy:.1%} (n={gate_result.n_clips})",
+    )
 
 
 def _real_pass(

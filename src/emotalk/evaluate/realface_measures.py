@@ -1,0 +1,175 @@
+"""What the real-face protocol (realface.py) measures with: face clips in memory, speech pieces, the expert's
+offset curve (`SyncJudge`) and the mouth opening (`MouthMeter`) behind the lip-leakage ratio."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emotalk.data.clips import ClipMeta, clip_dir
+from emotalk.spec import DEFAULT_SPEC, AVSpec
+
+MAX_OFFSET = 15
+IN_SYNC_TOLERANCE = 1  # frames
+SILENCE_DB = 30.0  # a frame is silent when its RMS is this many dB below the clip's 95th percentile frame
+#: face-mesh landmarks: inner lip centres (upper, lower) and mouth corners
+_LIP_IN, _CORNERS = (13, 14), (61, 291)
+
+
+@dataclass
+class FaceClip:
+    """One preprocessed clip in memory (face frames only)."""
+
+    clip_id: str
+    actor: str
+    faces: np.ndarray  # uint8 BGR [N, S, S, 3], frames with a face
+    wav: np.ndarray  # float32 16 kHz mono
+    fps: float
+    silences: list[list[int]] = field(default_factory=list)  # [[start, end), ...] frames (GRID alignments)
+
+    @classmethod
+    def load(cls, root: Path | str, meta: ClipMeta) -> FaceClip:
+        from emotalk.audio.load import load_audio
+
+        d = clip_dir(root, meta.clip_id)
+        has_face = np.load(d / "has_face.npy")
+        faces = np.load(d / "faces.npy")
+        if not has_face.all():  # keep the longest run of face frames: windows must be consecutive frames
+            runs = np.split(np.arange(len(has_face)), np.flatnonzero(np.diff(has_face.astype(np.int8))) + 1)
+            best = max((r for r in runs if has_face[r[0]]), key=len)
+            faces = faces[best]
+        return cls(
+            meta.clip_id,
+            meta.actor,
+            faces,
+            load_audio(d / "audio.wav"),
+            meta.fps,
+            [list(s) for s in meta.extra.get("silences", [])] if has_face.all() else [],
+        )
+
+
+def pingpong(n_frames: int, length: int) -> np.ndarray:
+    """Frame indices that run back and forth over `n_frames` frames for `length` output frames (no jump cut)."""
+    if n_frames <= 1:
+        return np.zeros(length, np.int64)
+    period = 2 * (n_frames - 1)
+    k = np.arange(length) % period
+    return np.where(k < n_frames, k, period - k).astype(np.int64)
+
+
+def mel_windows(wav: np.ndarray, n_frames: int, fps: float, spec: AVSpec = DEFAULT_SPEC) -> np.ndarray:
+    from emotalk.infer.audio import MelSource
+
+    return MelSource(wav, fps, spec).windows(range(n_frames))
+
+
+def frame_loudness(wav: np.ndarray, n_frames: int, fps: float, spec: AVSpec = DEFAULT_SPEC) -> np.ndarray:
+    from emotalk.infer.audio import MelSource
+
+    src = MelSource(wav, fps, spec)
+    return np.array([src.rms_db(i) for i in range(n_frames)])
+
+
+def silent_frames(loudness_db: np.ndarray, below: float = SILENCE_DB) -> np.ndarray:
+    finite = loudness_db[np.isfinite(loudness_db)]
+    if finite.size == 0:
+        return np.ones(len(loudness_db), bool)
+    return ~(loudness_db > np.percentile(finite, 95) - below)
+
+
+def speech_chunks(paths: Sequence[Path], chunk_s: float = 3.0, min_s: float = 1.5) -> list[tuple[str, np.ndarray]]:
+    """Each speech file cut into pieces of `chunk_s` seconds (a tail shorter than `min_s` is dropped)."""
+    from emotalk.audio.load import load_audio
+
+    sr = DEFAULT_SPEC.sample_rate
+    out = []
+    for p in paths:
+        wav = load_audio(p, sr)
+        step = int(chunk_s * sr)
+        for i, s in enumerate(range(0, len(wav), step)):
+            piece = wav[s : s + step]
+            if len(piece) >= min_s * sr:
+                out.append((f"{Path(p).stem}#{i}", piece))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- sync judge
+
+
+class SyncJudge:
+    """The expert SyncNet's offset curve for frames and audio (cosine of the two embeddings)."""
+
+    def __init__(self, expert: torch.nn.Module, spec: AVSpec = DEFAULT_SPEC, batch: int = 64) -> None:
+        self.net, self.spec, self.batch = expert.eval(), spec, batch
+
+    @torch.inference_mode()
+    def embeddings(self, frames: np.ndarray, mels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Face embeddings of every T-frame window [n - T + 1, D] and audio embeddings of every frame's window."""
+        T = self.spec.T
+        x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0).permute(3, 0, 1, 2)  # (3, N, S, S)
+        wins = x.unfold(1, T, 1).permute(1, 0, 4, 2, 3)  # (N - T + 1, 3, T, S, S)
+        face = torch.cat([self.net.embed_face(wins[i : i + self.batch]) for i in range(0, len(wins), self.batch)])
+        m = torch.from_numpy(np.ascontiguousarray(mels, dtype=np.float32)).unsqueeze(1)  # (N, 1, 80, 16)
+        audio = torch.cat([self.net.embed_audio(m[i : i + self.batch]) for i in range(0, len(m), self.batch)])
+        return face, audio
+
+    def curve(self, frames: np.ndarray, mels: np.ndarray, max_offset: int = MAX_OFFSET) -> np.ndarray:
+        """Mean cosine over windows at each audio offset d in [-max_offset, max_offset] (positive: audio later)."""
+        face, audio = self.embeddings(frames, mels)
+        n = len(face)
+        out = np.full(2 * max_offset + 1, np.nan)
+        for k, d in enumerate(range(-max_offset, max_offset + 1)):
+            lo, hi = max(0, -d), min(n, len(audio) - d)
+            if hi - lo >= 1:
+                out[k] = float(torch.nn.functional.cosine_similarity(face[lo:hi], audio[lo + d : hi + d]).mean())
+        return out
+
+
+def offset_and_confidence(curve: np.ndarray) -> tuple[int, float]:
+    valid = np.isfinite(curve)
+    k = int(np.nanargmax(curve))
+    max_offset = (len(curve) - 1) // 2
+    return k - max_offset, float(np.nanmax(curve) - np.median(curve[valid]))
+
+
+# ---------------------------------------------------------------------------------------------------- mouth opening
+
+
+class MouthMeter:
+    """Mouth opening of face crops: inner-lip gap over mouth width from `video.faces.FaceMesh` (NaN: no mesh).
+
+    The inner lips (not the outer ones the gating's speaker check uses) read ~0 for a closed mouth, so silence
+    shows as silence and the silence/speech ratio is not lifted by the lips' own thickness.
+    """
+
+    def __init__(self) -> None:
+        from emotalk.video.faces import FaceMesh
+
+        self.mesh = FaceMesh(grow=0.0)  # a crop already is the face box
+
+    def __call__(self, crops_bgr: np.ndarray) -> np.ndarray:
+        out = np.full(len(crops_bgr), np.nan)
+        if len(crops_bgr):
+            box = np.array([0.0, 0.0, crops_bgr.shape[2], crops_bgr.shape[1]])
+            for i, crop in enumerate(crops_bgr):
+                p = self.mesh.landmarks(crop, box)
+                if p is not None:
+                    gap = np.linalg.norm(p[_LIP_IN[1], :2] - p[_LIP_IN[0], :2])
+                    out[i] = gap / max(float(np.linalg.norm(p[_CORNERS[1], :2] - p[_CORNERS[0], :2])), 1e-6)
+        return out
+
+    def close(self) -> None:
+        self.mesh.close()
+
+
+def leakage_ratio(opening: np.ndarray, silent: np.ndarray) -> float:
+    """Mean opening in silent frames over mean opening in speech frames (NaN when either is missing)."""
+    ok = np.isfinite(opening)
+    s, v = opening[ok & silent], opening[ok & ~silent]
+    if len(s) == 0 or len(v) == 0 or v.mean() <= 0:
+        return float("nan")
+    return float(s.mean() / v.mean())
