@@ -13,20 +13,19 @@ output (``.<name>.parts/``); join the segments with the audio into the MP4 (H.26
 write a JSON summary beside it (``<out>.json``); remove the work folder. Bad input raises an `EmotalkError` with a
 one-line message and leaves no output; an interrupted run (Ctrl-C, a crash, an exception raised by `progress`)
 keeps its finished segments, and the same call later continues from them.
+
+The steps live beside it: `infer.inputs` (probe and check), `infer.gating` (the analysis pass), `infer.stream`
+(the streaming engine), `infer.workdir` (the resumable work folder), `infer.result` (the summary).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import shutil
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -34,15 +33,25 @@ from typing import Any
 import numpy as np
 
 import emotalk
-from emotalk.errors import AudioTooShortError, ConfigError, MediaDecodeError, NoFaceError
+from emotalk.errors import ConfigError, NoFaceError
 from emotalk.ffmpeg import probe
 from emotalk.fsutil import write_json
+from emotalk.infer.analysis import analysis_pass, quiet_detector, quiet_mesh
 from emotalk.infer.audio import MelSource, n_output_frames
-from emotalk.infer.emotion import DEFAULT_CROSSFADE_S, EmotionSchedule
-from emotalk.infer.gating import FACE_REASONS, NO_FACE, FacePlan, GateSettings, analyze, build_plan, frame_energy
+from emotalk.infer.emotion import DEFAULT_CROSSFADE_S
+from emotalk.infer.gating import FacePlan, GateSettings
 from emotalk.infer.gating import summarize as gate_warnings
+from emotalk.infer.inputs import SILENCE_MODES, STILL_FPS, DubInputs, check_inputs, exact_fps
 from emotalk.infer.model import LoadedGenerator, load_generator
 from emotalk.infer.quantize import CALIBRATION_FRAMES, record_feeds
+from emotalk.infer.result import (
+    DubResult,
+    frames_used,
+    passthrough_notes,
+    segment_totals,
+    stage_times,
+    summary_path_for,
+)
 from emotalk.infer.stream import (
     BatchTuner,
     FaceSelector,
@@ -52,6 +61,7 @@ from emotalk.infer.stream import (
     Timer,
     part_path,
 )
+from emotalk.infer.workdir import WorkFolder, file_id, work_dir_for
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 from emotalk.video.crop import paste_region_for
 from emotalk.video.encode import even_size
@@ -59,105 +69,6 @@ from emotalk.video.encode import even_size
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-SILENCE_MODES = ("generate", "keep")
-STATE_VERSION = 1
-STILL_FPS = Fraction(25)
-#: Rates that containers print rounded (29.97) but mean exactly (30000/1001).
-_NTSC = tuple(Fraction(b * 1000, 1001) for b in (24, 30, 48, 60, 120))
-
-
-def exact_fps(fps: float) -> Fraction:
-    """The exact frame rate behind ffmpeg's rounded figure: 29.97 → 30000/1001; others as given."""
-    for r in _NTSC:
-        if abs(fps - float(r)) < 0.006:
-            return r
-    return Fraction(fps).limit_denominator(1001)
-
-
-@dataclass
-class DubResult:
-    """Summary of one dub (also written as JSON beside the output)."""
-
-    output: Path
-    summary_path: Path
-    frames: int  # output frames
-    generated: int
-    passed_through: dict[str, int]  # reason (infer.gating: "no_face", "pose", …, "silence") -> frames
-    passthrough_ranges: list[list[Any]]  # [first, last, reason] runs of passed-through frames (output indices)
-    frames_with_face: int
-    fps: float
-    fps_exact: str  # e.g. "30000/1001"
-    width: int  # output size: the input's, odd dimensions + 1 (yuv420p)
-    height: int
-    input_size: list[int]  # [width, height] of the input
-    input_frames_used: int  # distinct video frames shown (the rest repeat the last one)
-    repeated_last_frame: int  # output frames that repeat the video's last frame (audio longer than video)
-    video_trimmed: bool  # audio shorter than the video: the video's end was cut
-    still_image: bool
-    audio_seconds: float
-    video_seconds: float | None  # the input's duration as its container says
-    output_seconds: float
-    emotion: str
-    mask_mode: str
-    checkpoint: str
-    generator_source: str
-    device: str
-    batch_size: int | None  # the generator batch size chosen (largest used while still measuring)
-    segments: int
-    resumed_segments: int
-    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (summed within threads)
-    cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage (its threads only)
-    wall_seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    face_warning: str = ""  # one line when many frames passed through or the only face is doubted ("" if fine)
-    face_mode: str = ""  # auto (the speaking face), largest, 2, left, …
-    shot_starts: list[int] = field(default_factory=list)  # first frame of each shot (cuts)
-    speakers: list[list[Any]] = field(default_factory=list)  # --face auto: [first, last, track, verdict]
-    gating: dict[str, Any] = field(default_factory=dict)  # the thresholds used (infer.gating.GateSettings)
-
-    @property
-    def frames_per_second(self) -> float:
-        """Processing speed of this run (frames written by this run / wall time)."""
-        return self.frames / self.wall_seconds if self.wall_seconds else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["output"], d["summary_path"] = str(self.output), str(self.summary_path)
-        return d
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null for a moment: mediapipe's C++ logs (absl, TFLite) ignore every
-    Python and environment setting."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (embedded, pytest capture without fd): nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _file_id(path: Path) -> list[Any]:
-    st = path.stat()
-    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
-
-
-def summary_path_for(out: Path) -> Path:
-    """Where the JSON summary of `out` goes: ``O.mp4`` → ``O.mp4.json``."""
-    return out.with_name(out.name + ".json")
-
-
-def work_dir_for(out: Path) -> Path:
-    """The resumable work folder of `out`: ``.O.mp4.parts`` beside it."""
-    return out.with_name(f".{out.name}.parts")
 
 
 class Dubber:
@@ -262,23 +173,13 @@ class Dubber:
     def detector(self) -> Any:
         """The FaceDetector (built on first use; mediapipe's start-up chatter on stderr is silenced)."""
         if self._detector is None:
-            from emotalk.video.faces import FaceDetector
-
-            with _quiet_stderr():
-                det = FaceDetector(min_confidence=self.min_confidence, max_side=self.detect_max_side)
-                det.detect(np.zeros((64, 64, 3), np.uint8))  # its first call logs too
-            self._detector = det
+            self._detector = quiet_detector(self.min_confidence, self.detect_max_side)
         return self._detector
 
     def mesh(self) -> Any:
         """The FaceMesh of the landmark, pose and speaker checks (built on first use, quietly)."""
         if self._mesh is None:
-            from emotalk.video.faces import FaceMesh
-
-            with _quiet_stderr():
-                mesh = FaceMesh()
-                mesh.landmarks(np.zeros((64, 64, 3), np.uint8), np.array([8.0, 8.0, 56.0, 56.0]))
-            self._mesh = mesh
+            self._mesh = quiet_mesh()
         return self._mesh
 
     def close(self) -> None:
@@ -358,196 +259,162 @@ class Dubber:
         progress: Progress | None,
         allow_no_face: bool,
     ) -> DubResult:
+        """The steps of `dub`: check the inputs, open the work folder, plan, generate, mux, summarize."""
         t_start = time.perf_counter()
         report = progress or (lambda f, s: None)
         report(0.0, "prepare")
-        spec = self.spec
-        warnings: list[str] = []
-
-        # ---- validate everything before anything is written
-        if out is None:
-            raise ConfigError("no output path given (--out)")
-        out = Path(out)
-        if out.is_dir():
-            raise ConfigError(f"the output {out} is a folder; give a file name such as {out / 'dubbed.mp4'}")
-        video = Path(video)
-        vinfo = probe(video)
-        if not vinfo.has_video:
-            raise MediaDecodeError(f"{video} has no video stream (an audio file was given as the video?)")
-        if silence not in SILENCE_MODES:
-            raise ConfigError(f"silence must be one of {', '.join(SILENCE_MODES)}, got {silence!r}")
-        selector = FaceSelector("auto" if face is None else face)
-        if vinfo.is_image:
-            fps = STILL_FPS
-        elif vinfo.fps:
-            fps = exact_fps(vinfo.fps)
-        else:
-            raise MediaDecodeError(f"{video}: its frame rate cannot be read; re-encode it, e.g. ffmpeg -i IN -r 25 OUT")
-        schedule = EmotionSchedule(float(fps), emotion, strength, timeline, self.crossfade)
-        audio_path = Path(audio) if audio is not None else video
-        if audio is None and not vinfo.has_audio:
-            raise MediaDecodeError(f"{video} has no audio track of its own; give the speech with --audio")
-        for src in {video, audio_path}:
-            if out.resolve() == src.resolve():
-                raise ConfigError(f"the output {out} would overwrite an input; choose another --out")
-        if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
-            warnings.append(f"{out.name}: the file is an MP4 whatever its extension")
-        from emotalk.audio.load import load_audio
-
-        t0 = time.perf_counter()
-        wav = load_audio(audio_path, spec.sample_rate)
-        t_audio = time.perf_counter() - t0
-        if len(wav) < spec.sample_rate / float(fps):
-            raise AudioTooShortError(
-                f"{audio_path} holds {1000 * len(wav) / spec.sample_rate:.1f} ms of audio, shorter than one video "
-                f"frame ({1000 / float(fps):.1f} ms at {float(fps):.3f} fps); give at least one frame of speech"
-            )
-        n_out = n_output_frames(len(wav), float(fps), spec)
-        width, height = vinfo.size
-        if even_size(width, height) != (width, height):
-            ow, oh = even_size(width, height)
-            warnings.append(
-                f"{width}x{height} is odd-sized, which H.264 (yuv420p) cannot hold: the output is {ow}x{oh}, the "
-                "last column/row repeated"
-            )
-        if not self.model.uses_emotion and (schedule.ranges or emotion not in ("neutral", "NEU")):
-            warnings.append(f"{self.checkpoint.name} is a Wav2Lip model without emotion input: emotion is ignored")
-
-        # ---- the work folder: resume finished segments when everything that shapes the output is the same
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the output folder {out.parent}: {exc.strerror or exc}") from None
-        work = work_dir_for(out)
-        key = {
-            "version": STATE_VERSION,
-            "video": _file_id(video),
-            "audio": _file_id(audio_path),
-            "checkpoint": _file_id(self.checkpoint),
-            "emotion": [str(emotion), float(strength), timeline or "", self.crossfade],
-            "face": selector.describe(),
-            "silence": [silence, self.silence_db],
-            "watermark": bool(watermark),
-            "colour_match": bool(colour_match),
-            "segment_frames": self.segment_frames,
-            "encoder": [self.crf, self.preset],
-            "n_out": n_out,
-            "fps": str(fps),
-            "detect": [self.detect_max_side, self.min_confidence, self.max_gap],
-            "gating": self.gating.key(),
-            "spec": spec.to_dict(),
-        }
-        key = json.loads(json.dumps(key))
-        try:
-            done = self._resume(work, key)
-            state = {"key": key, "segments": [s.to_dict() for s in done]}
-            write_json(work / "state.json", state, default=str)
-        except OSError as exc:
-            raise ConfigError(f"cannot write beside the output {out}: {exc.strerror or exc}") from None
-        n_segments = -(-n_out // self.segment_frames)
-
-        def segment_done(stats: SegmentStats) -> None:
-            state["segments"].append(stats.to_dict())
-            write_json(work / "state.json", state, default=str)
-            if self.on_segment is not None:
-                self.on_segment(stats)
-
-        skip_until = len(done) * self.segment_frames
-        resumed = len(done)
+        job = check_inputs(video, audio, out, emotion, strength, timeline, face, silence, self.crossfade, self.spec)
+        if not self.model.uses_emotion and (job.schedule.ranges or emotion not in ("neutral", "NEU")):
+            job.warnings.append(f"{self.checkpoint.name} is a Wav2Lip model without emotion input: emotion is ignored")
+        key = self._job_key(job, emotion, strength, timeline, watermark, colour_match)
+        work = WorkFolder(job.out, key, self._segment_done)
+        resumed = len(work.done)
         if resumed:
-            log.info("resuming %s: %d of %d segments already done", out.name, resumed, n_segments)
-        mel = MelSource(wav, float(fps), spec)
+            log.info("resuming %s: %d of %d segments already done", job.out.name, resumed, self._n_segments(job))
+        mel = MelSource(job.wav, float(job.fps), self.spec)
         runner = None
         try:
             plan, gate_timer, any_face = self._plan(
-                video, vinfo, audio, wav, fps, n_out, selector, silence, mel, warnings,
-                progress=lambda i: report(0.1 * i / n_out, "prepare"),
+                job.video, job.vinfo, job.audio, job.wav, job.fps, job.n_out, job.selector, job.silence, mel,
+                progress=lambda i: report(0.1 * i / job.n_out, "prepare"),
             )  # fmt: skip
             if not any_face and not allow_no_face:
                 raise NoFaceError(
-                    f"no face found in any frame of {video}; use a video showing a face, or pass "
+                    f"no face found in any frame of {job.video}; use a video showing a face, or pass "
                     "--allow-no-face to pass the whole video through"
                 )
-            if skip_until < n_out:
-                job = StreamJob(
-                    video=video,
-                    is_image=vinfo.is_image,
-                    n_out=n_out,
-                    fps=fps,
-                    width=width,
-                    height=height,
-                    mel=mel,
-                    schedule=schedule,
-                    generator=self.model,
-                    plan=plan,
-                    work=work,
-                    segment_frames=self.segment_frames,
-                    skip_until=skip_until,
-                    colour_match=colour_match,
-                    paste_region=paste_region_for(self.model.mask_mode, self.model.uses_emotion),
-                    watermark=watermark,
-                    crf=self.crf,
-                    preset=self.preset,
-                    spec=spec,
-                    tuner=self.tuner,
-                    workers=self.workers,
-                    on_segment=segment_done,
-                    progress=lambda n: report(0.1 + 0.85 * (skip_until + n) / n_out, "dub"),
-                )
-                runner = StreamRunner(job)
-                runner.run()
-            segments = [SegmentStats.from_dict(d) for d in state["segments"]]
-            totals = _totals(segments)
+            skip_until = resumed * self.segment_frames
+            if skip_until < job.n_out:
+                runner = self._generate(job, mel, plan, work, skip_until, watermark, colour_match, report)
+            totals = segment_totals(work.segments())
             totals["with_face"] = sum(1 for c in plan.faces_per_frame if c)
             report(0.96, "mux")
-            from emotalk.video.encode import mux
-
-            t0 = time.perf_counter()
-            parts = [part_path(work, s.index) for s in segments]
-            desc = schedule.describe()
-            metadata = {
-                "comment": f"SYNTHETIC: AI-generated face (lip-sync and emotion) made with emotalk; emotion {desc}",
-                "description": (
-                    f"Synthetic video made by emotalk {emotalk.__version__} (talking-face dubbing): the face of "
-                    f"{video.name} re-rendered to speak {audio_path.name} with emotion {desc}; generator "
-                    f"{self.checkpoint.name} ({self.model.source}); {totals['generated']} of {n_out} frames generated"
-                ),
-            }
-            mux(parts, audio_path, out, metadata)
-            t_mux = time.perf_counter() - t0
+            t_mux = self._mux(job, work, totals["generated"])
         except BaseException as exc:
             from emotalk.errors import EmotalkError
 
             if isinstance(exc, EmotalkError):  # bad input: nothing to resume
-                shutil.rmtree(work, ignore_errors=True)
+                work.remove()
             raise
+        result = self._summary(job, plan, gate_timer, runner, totals, t_mux, resumed)
+        result.wall_seconds = time.perf_counter() - t_start
+        write_json(result.summary_path, {"emotalk": emotalk.__version__, **result.to_dict()}, default=str)
+        work.remove()
+        report(1.0, "done")
+        return result
 
-        # ---- summary
-        timings = dict(runner.timer.seconds) if runner else {}
-        cpu = dict(runner.timer.cpu) if runner else {}
-        for k, v in gate_timer.seconds.items():
-            timings[f"gate_{k}"] = v
-        for k, v in gate_timer.cpu.items():
-            cpu[f"gate_{k}"] = v
-        face_lines = gate_warnings(plan, self.gating)
-        timings["audio"] = t_audio
-        timings["mux"] = t_mux
-        n_used = runner.n_video_frames if runner else 0
-        video_ended = runner.video_ended if runner else False
-        if vinfo.is_image:
-            used, repeated = 1, n_out - 1
-        elif runner is not None and not resumed:
-            used = n_used
-            repeated = n_out - n_used
-        else:  # resumed: estimate from the container's duration
-            est = round((vinfo.duration or 0) * float(fps)) or n_out
-            used, repeated = min(n_out, est), max(0, n_out - est)
-        trimmed = (not vinfo.is_image) and runner is not None and not video_ended and not resumed
-        if trimmed and vinfo.duration:
-            trimmed = vinfo.duration * float(fps) > n_out + 0.5
-        result = DubResult(
-            output=out,
-            summary_path=summary_path_for(out),
+    def _n_segments(self, job: DubInputs) -> int:
+        return -(-job.n_out // self.segment_frames)
+
+    def _segment_done(self, stats: SegmentStats) -> None:
+        if self.on_segment is not None:
+            self.on_segment(stats)
+
+    def _job_key(
+        self,
+        job: DubInputs,
+        emotion: str | int,
+        strength: float,
+        timeline: str | None,
+        watermark: bool,
+        colour_match: bool,
+    ) -> dict[str, Any]:
+        """Everything that shapes the output: a resume continues only a run with the same key."""
+        return {
+            "video": file_id(job.video),
+            "audio": file_id(job.audio_path),
+            "checkpoint": file_id(self.checkpoint),
+            "emotion": [str(emotion), float(strength), timeline or "", self.crossfade],
+            "face": job.selector.describe(),
+            "silence": [job.silence, self.silence_db],
+            "watermark": bool(watermark),
+            "colour_match": bool(colour_match),
+            "segment_frames": self.segment_frames,
+            "encoder": [self.crf, self.preset],
+            "n_out": job.n_out,
+            "fps": str(job.fps),
+            "detect": [self.detect_max_side, self.min_confidence, self.max_gap],
+            "gating": self.gating.key(),
+            "spec": self.spec.to_dict(),
+        }
+
+    def _generate(
+        self,
+        job: DubInputs,
+        mel: MelSource,
+        plan: FacePlan,
+        work: WorkFolder,
+        skip_until: int,
+        watermark: bool,
+        colour_match: bool,
+        report: Progress,
+    ) -> StreamRunner:
+        """Stream the frames after the resumed segments through generation, paste-back and encoding."""
+        stream = StreamJob(
+            video=job.video,
+            is_image=job.vinfo.is_image,
+            n_out=job.n_out,
+            fps=job.fps,
+            width=job.width,
+            height=job.height,
+            mel=mel,
+            schedule=job.schedule,
+            generator=self.model,
+            plan=plan,
+            work=work.path,
+            segment_frames=self.segment_frames,
+            skip_until=skip_until,
+            colour_match=colour_match,
+            paste_region=paste_region_for(self.model.mask_mode, self.model.uses_emotion),
+            watermark=watermark,
+            crf=self.crf,
+            preset=self.preset,
+            spec=self.spec,
+            tuner=self.tuner,
+            workers=self.workers,
+            on_segment=work.segment_done,
+            progress=lambda n: report(0.1 + 0.85 * (skip_until + n) / job.n_out, "dub"),
+        )
+        runner = StreamRunner(stream)
+        runner.run()
+        return runner
+
+    def _mux(self, job: DubInputs, work: WorkFolder, generated: int) -> float:
+        """Join the segments with the audio into the MP4, with the provenance tags; returns its seconds."""
+        from emotalk.video.encode import mux
+
+        t0 = time.perf_counter()
+        parts = [part_path(work.path, s.index) for s in work.segments()]
+        desc = job.schedule.describe()
+        metadata = {
+            "comment": f"SYNTHETIC: AI-generated face (lip-sync and emotion) made with emotalk; emotion {desc}",
+            "description": (
+                f"Synthetic video made by emotalk {emotalk.__version__} (talking-face dubbing): the face of "
+                f"{job.video.name} re-rendered to speak {job.audio_path.name} with emotion {desc}; generator "
+                f"{self.checkpoint.name} ({self.model.source}); {generated} of {job.n_out} frames generated"
+            ),
+        }
+        mux(parts, job.audio_path, job.out, metadata)
+        return time.perf_counter() - t0
+
+    def _summary(
+        self,
+        job: DubInputs,
+        plan: FacePlan,
+        gate_timer: Timer,
+        runner: StreamRunner | None,
+        totals: dict[str, Any],
+        t_mux: float,
+        resumed: int,
+    ) -> DubResult:
+        """The `DubResult` of a finished dub (its wall time is set by the caller)."""
+        timings, cpu = stage_times(runner, gate_timer, job.audio_seconds_load, t_mux)
+        used, repeated, trimmed = frames_used(job, runner, resumed)
+        vinfo, fps, n_out = job.vinfo, job.fps, job.n_out
+        chosen = self.tuner.chosen or (max(runner.batch_sizes) if runner and runner.batch_sizes else None)
+        return DubResult(
+            output=job.out,
+            summary_path=summary_path_for(job.out),
             frames=n_out,
             generated=totals["generated"],
             passed_through=totals["passed"],
@@ -555,38 +422,33 @@ class Dubber:
             frames_with_face=totals["with_face"],
             fps=float(fps),
             fps_exact=f"{fps.numerator}/{fps.denominator}",
-            width=even_size(width, height)[0],
-            height=even_size(width, height)[1],
-            input_size=[width, height],
+            width=even_size(job.width, job.height)[0],
+            height=even_size(job.width, job.height)[1],
+            input_size=[job.width, job.height],
             input_frames_used=used,
             repeated_last_frame=repeated,
-            video_trimmed=bool(trimmed),
+            video_trimmed=trimmed,
             still_image=vinfo.is_image,
-            audio_seconds=len(wav) / spec.sample_rate,
+            audio_seconds=len(job.wav) / self.spec.sample_rate,
             video_seconds=vinfo.duration if not vinfo.is_image else None,
             output_seconds=n_out / float(fps),
-            emotion=schedule.describe(),
+            emotion=job.schedule.describe(),
             mask_mode=self.model.mask_mode,
             checkpoint=str(self.checkpoint),
             generator_source=self.model.source,
             device=self.device,
-            batch_size=self.tuner.chosen or (max(runner.batch_sizes) if runner and runner.batch_sizes else None),
-            segments=n_segments,
+            batch_size=chosen,
+            segments=self._n_segments(job),
             resumed_segments=resumed,
             timings={k: round(v, 4) for k, v in timings.items()},
             cpu_seconds={k: round(v, 4) for k, v in cpu.items()},
-            wall_seconds=time.perf_counter() - t_start,
-            warnings=warnings + plan.notes + _passthrough_notes(totals, n_out),
-            face_warning="; ".join(face_lines),
+            warnings=job.warnings + plan.notes + passthrough_notes(totals, n_out),
+            face_warning="; ".join(gate_warnings(plan, self.gating)),
             face_mode=plan.face_mode,
             shot_starts=plan.shot_starts,
             speakers=plan.speakers,
             gating=asdict(self.gating),
         )
-        write_json(result.summary_path, {"emotalk": emotalk.__version__, **result.to_dict()}, default=str)
-        shutil.rmtree(work, ignore_errors=True)
-        report(1.0, "done")
-        return result
 
     def plan(
         self,
@@ -607,7 +469,7 @@ class Dubber:
         mel = MelSource(wav, float(fps), self.spec)
         selector = FaceSelector("auto" if face is None else face)
         with self._lock:  # mediapipe's graphs are not for two threads at once
-            plan, timer, _ = self._plan(video, vinfo, audio, wav, fps, n_out, selector, silence, mel, [])
+            plan, timer, _ = self._plan(video, vinfo, audio, wav, fps, n_out, selector, silence, mel)
         plan.timer = timer
         return plan
 
@@ -622,89 +484,14 @@ class Dubber:
         selector: FaceSelector,
         silence: str,
         mel: MelSource,
-        warnings: list[str],
         progress: Callable[[int], None] | None = None,
     ) -> tuple[FacePlan, Timer, bool]:
-        """The analysis pass (`infer.gating`): every frame's box or reason, before anything is generated."""
-        from emotalk.video.decode import VideoReader
-        from emotalk.video.shots import ShotDetector
-
-        timer = Timer()
-        reader = VideoReader(video, fps=25.0 if vinfo.is_image else None, max_side=640, info=vinfo)
-        width, height = vinfo.size
-        scale = (width / reader.width, height / reader.height)
-
-        def frames() -> Iterator[tuple[np.ndarray, bool]]:
-            """The stream's length rules: frames while the video lasts, then its last frame again."""
-            it = iter(reader)
-            last, ended = None, False
-            try:
-                for _ in range(n_out):
-                    if not ended:
-                        with timer.stage("decode"):
-                            frame = next(it, None)
-                        if frame is not None:
-                            last = frame
-                            yield frame, True
-                            continue
-                        ended = True
-                    if last is None:
-                        return
-                    yield last, False
-            finally:
-                it.close()
-
-        mesh = self.mesh() if self.gating.landmarks else None
-        analysis = analyze(
-            frames(), n_out, self.detector(), mesh, ShotDetector(self.gating.cut_threshold), self.gating,
-            scale=scale, frame_hw=(height, width), hook=self.detect_hook, timer=timer, progress=progress,
+        """The analysis pass (`infer.analysis`) with this Dubber's models and settings."""
+        return analysis_pass(
+            video, vinfo, audio, wav, fps, n_out, selector, silence, mel,
+            detector=self.detector(), mesh=self.mesh() if self.gating.landmarks else None, gating=self.gating,
+            spec=self.spec, silence_db=self.silence_db, hook=self.detect_hook, progress=progress,
         )  # fmt: skip
-        while len(analysis.faces) < n_out:  # a video that decodes to fewer frames than its header promised
-            analysis.faces.append([])
-            analysis.cuts.append(False)
-        energy = None
-        if selector.auto and vinfo.has_audio and not vinfo.is_image:
-            from emotalk.audio.load import load_audio
-
-            own = wav if audio is None else load_audio(video, self.spec.sample_rate)
-            energy = frame_energy(own, float(fps), n_out, self.spec.sample_rate)
-        silent = None
-        if silence == "keep":
-            silent = np.array([mel.rms_db(i) < self.silence_db for i in range(n_out)])
-        with timer.stage("plan"):
-            plan = build_plan(analysis, selector, self.gating, float(fps), energy, silent, self.spec.box_smoothing)
-        return plan, timer, any(analysis.faces)
-
-    def _resume(self, work: Path, key: dict[str, Any]) -> list[SegmentStats]:
-        """Finished segments of an earlier run with the same key (a contiguous prefix whose files exist)."""
-        state_file = work / "state.json"
-        done: list[SegmentStats] = []
-        if state_file.is_file():
-            try:
-                state = json.loads(state_file.read_text())
-            except (OSError, ValueError):
-                state = {}
-            if state.get("key") == key:
-                for i, d in enumerate(state.get("segments", [])):
-                    try:
-                        stats = SegmentStats.from_dict(d)
-                    except (KeyError, TypeError):
-                        break
-                    if stats.index != i or not part_path(work, i).is_file():
-                        break
-                    done.append(stats)
-            else:
-                log.info("%s holds another job's segments; starting afresh", work)
-        if not done and work.exists():
-            shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True, exist_ok=True)
-        for p in work.glob("part_*.mp4"):  # segments after the resumable prefix are redone
-            with contextlib.suppress(ValueError):
-                if int(p.stem.split("_")[1]) >= len(done):
-                    p.unlink()
-        for p in work.glob(".*.tmp"):
-            p.unlink(missing_ok=True)
-        return done
 
 
 def capture_calibration(
@@ -718,35 +505,13 @@ def capture_calibration(
         return record_feeds(dubber, input_names(dubber.model.net), clips, frames)
 
 
-def _totals(segments: list[SegmentStats]) -> dict[str, Any]:
-    passed: dict[str, int] = {}
-    runs: list[list[Any]] = []
-    for s in segments:
-        for k, v in s.passed.items():
-            passed[k] = passed.get(k, 0) + v
-        for r in s.runs:
-            if runs and runs[-1][2] == r[2] and runs[-1][1] == r[0] - 1:
-                runs[-1][1] = r[1]
-            else:
-                runs.append(list(r))
-    return {
-        "generated": sum(s.generated for s in segments),
-        "with_face": sum(s.with_face for s in segments),
-        "passed": passed,
-        "runs": runs,
-    }
-
-
-def _passthrough_notes(totals: dict[str, Any], n_out: int) -> list[str]:
-    notes = []
-    n = totals["passed"].get(NO_FACE, 0)
-    if n:
-        notes.append(f"{n} of {n_out} frames had no face and were passed through unchanged")
-    others = {k: v for k, v in totals["passed"].items() if k in FACE_REASONS and k != NO_FACE}
-    if others:
-        why = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(others.items()))
-        notes.append(f"frames passed through by the face checks: {why}")
-    return notes
-
-
-__all__ = ["DubResult", "Dubber", "capture_calibration", "exact_fps", "summary_path_for", "work_dir_for"]
+__all__ = [
+    "SILENCE_MODES",
+    "STILL_FPS",
+    "DubResult",
+    "Dubber",
+    "capture_calibration",
+    "exact_fps",
+    "summary_path_for",
+    "work_dir_for",
+]
