@@ -20,6 +20,8 @@ through untouched:
 Boxes are gap-filled and smoothed only within a shot and within one face's run, so no box is carried or averaged
 across a cut; the face is chosen again after each cut. A dubbed stretch fades in and out over `fade` seconds
 where it borders passed-through frames of the same shot (the generated face's alpha ramps), instead of popping.
+The vocabulary (reasons, `GateSettings`, the records) lives in face_plan.py, face tracks and the speaker in
+speaker.py; this module re-exports both.
 """
 
 from __future__ import annotations
@@ -27,102 +29,30 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from emotalk.infer.face_plan import (
+    FACE_REASONS,
+    LANDMARKS,
+    LOW_CONFIDENCE,
+    NO_FACE,
+    OFF_SCREEN,
+    POSE,
+    SILENCE,
+    SMALL_FACE,
+    TRANSIENT,
+    Analysis,
+    Face,
+    FacePlan,
+    GateSettings,
+)
+from emotalk.infer.speaker import choose_speaker, frame_energy, largest_track, link_tracks
 from emotalk.video.faces import Box, MeshGeometry, smooth_boxes
 from emotalk.video.track import fill_gaps
 
 log = logging.getLogger(__name__)
-
-NO_FACE = "no_face"
-LOW_CONFIDENCE = "low_confidence"
-SMALL_FACE = "small_face"
-LANDMARKS = "landmarks"
-POSE = "pose"
-TRANSIENT = "transient"
-OFF_SCREEN = "off_screen_speaker"
-SILENCE = "silence"
-#: Reasons that come from the faces (not from the audio): what the pass-through warning counts.
-FACE_REASONS = (NO_FACE, LOW_CONFIDENCE, SMALL_FACE, LANDMARKS, POSE, TRANSIENT, OFF_SCREEN)
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    """Thresholds of the face gating (CLI flags ``--min-face-confidence`` … and `Dubber` options).
-
-    Defaults: mediapipe scores real frontal faces 0.85-0.97 and falls to 0.6-0.75 for squeezed or partly hidden
-    ones; the mesh estimates the pose of the real clips in shared/media at |yaw| ≤ 17°, |pitch| ≤ 14°.
-    """
-
-    min_confidence: float = 0.6
-    min_face: int = 40  # pixels, shorter side of the detection box in the input frame
-    landmarks: bool = True  # run the face mesh (landmark, pose and speaker checks); False: detection only
-    max_yaw: float = 35.0
-    max_pitch: float = 30.0
-    max_roll: float = 30.0  # in-plane tilt (an upside-down face is 180)
-    mesh_every: int = 2  # frames between mesh runs within a shot (the first frame of a shot always runs)
-    max_faces: int = 4  # largest faces per frame given to the mesh
-    min_run: int = 3  # a face must be accepted on this many frames of a run to be dubbed
-    max_gap: int = 2  # missed frames interpolated inside a run (as preprocessing)
-    fade: float = 0.16  # seconds of alpha ramp at the edges of a dubbed stretch inside a shot
-    cut_threshold: float = 0.15  # histogram distance of a shot cut (video.shots)
-    speaker_window: float = 3.0  # seconds per speaker decision within a shot
-    min_mouth_std: float = 0.01  # mouth-opening std below which a face is not speaking
-    warn_share: float = 0.3  # warn when more than this share of frames passes through for face reasons
-
-    def key(self) -> list[Any]:
-        return [getattr(self, f) for f in self.__dataclass_fields__]
-
-
-@dataclass
-class Face:
-    """One detection in one frame, in input-frame pixels, with its mesh verdict when the mesh ran on it."""
-
-    box: np.ndarray  # x1, y1, x2, y2
-    score: float
-    geom: MeshGeometry | None = None
-    meshed: bool = False
-    track: int = -1
-
-    @property
-    def area(self) -> float:
-        return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
-
-    def as_box(self) -> Box:
-        return Box(*(float(v) for v in self.box[:4]), score=self.score)
-
-
-@dataclass
-class Analysis:
-    """Per output frame: its faces (largest first) and whether it starts a shot."""
-
-    faces: list[list[Face]]
-    cuts: list[bool]
-    frame_hw: tuple[int, int]
-
-    @property
-    def shot_starts(self) -> list[int]:
-        return [i for i, c in enumerate(self.cuts) if c]
-
-
-@dataclass
-class FacePlan:
-    """What the stream does with each output frame (`build_plan`)."""
-
-    boxes: np.ndarray  # [N, 4] smoothed face boxes (before `pad_box`), NaN where the frame passes through
-    reasons: list[str | None]
-    weights: np.ndarray  # [N] alpha of the generated face (1, or less on a fade)
-    shot_starts: list[int]
-    face_mode: str
-    notes: list[str] = field(default_factory=list)
-    speakers: list[list[Any]] = field(default_factory=list)  # [first, last, track or None, verdict] per window
-    landmark_doubts: int = 0  # frames whose chosen face failed the landmark check
-    tracks: int = 0  # distinct face tracks seen
-    faces_per_frame: list[int] = field(default_factory=list)  # detections per frame (before any check)
-    timer: Any = None  # the analysis pass's stage timings (infer.stream.Timer), when `Dubber.plan` made it
 
 
 # ---------------------------------------------------------------------------------------------------- analysis
@@ -197,103 +127,6 @@ def _cheap_reason(f: Face, s: GateSettings) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------------- tracks
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def link_tracks(faces: list[list[Face]], start: int, end: int, first_id: int, max_miss: int = 3) -> int:
-    """Give the faces of frames [start, end) (one shot) track ids by greedy IoU matching (≥ 0.3) with each track's
-    last box (a track survives `max_miss` frames without a match). Returns the next free id."""
-    active: dict[int, tuple[np.ndarray, int]] = {}
-    nxt = first_id
-    for i in range(start, end):
-        pairs = sorted(
-            ((_iou(f.box, box), k, t) for k, f in enumerate(faces[i]) for t, (box, _) in active.items()),
-            key=lambda p: -p[0],
-        )
-        used_f: set[int] = set()
-        used_t: set[int] = set()
-        for iou, k, t in pairs:
-            if iou < 0.3 or k in used_f or t in used_t:
-                continue
-            faces[i][k].track = t
-            used_f.add(k)
-            used_t.add(t)
-        for k, f in enumerate(faces[i]):
-            if k not in used_f:
-                f.track = nxt
-                nxt += 1
-            active[f.track] = (f.box, i)
-        active = {t: v for t, v in active.items() if i - v[1] <= max_miss}
-    return nxt
-
-
-# ---------------------------------------------------------------------------------------------------- speaker
-
-
-def frame_energy(wav: np.ndarray, fps: float, n: int, sample_rate: int = 16000) -> np.ndarray:
-    """Loudness (dBFS, floored at -60) of the audio under each of `n` frames, smoothed over 3 frames."""
-    wav = np.asarray(wav, np.float32)
-    out = np.full(n, -60.0)
-    for i in range(n):
-        a, b = int(i / fps * sample_rate), int((i + 1) / fps * sample_rate)
-        seg = wav[a:b].astype(np.float64)
-        if seg.size:
-            rms = float(np.sqrt(np.mean(seg * seg)))
-            out[i] = max(-60.0, 20 * np.log10(rms)) if rms > 0 else -60.0
-    padded = np.pad(out, 1, mode="edge")
-    return np.convolve(padded, np.ones(3) / 3, mode="valid")
-
-
-def _lag_corr(mouth: np.ndarray, energy: np.ndarray, max_lag: int = 3) -> float:
-    """Best Pearson correlation of a mouth series (NaN where not measured) with the energy, over ±max_lag frames
-    (recordings are often a frame or three out of sync)."""
-    idx = np.arange(len(mouth))
-    best = -1.0
-    for lag in range(-max_lag, max_lag + 1):
-        ok = ~np.isnan(mouth) & (idx + lag >= 0) & (idx + lag < len(energy))
-        a, b = mouth[ok], energy[idx[ok] + lag]
-        if len(a) < 6 or a.std() < 1e-9 or b.std() < 1e-9:
-            continue
-        best = max(best, float(np.corrcoef(a, b)[0, 1]))
-    return best
-
-
-def choose_speaker(
-    faces: list[list[Face]], lo: int, hi: int, energy: np.ndarray, s: GateSettings
-) -> tuple[int | None, str]:
-    """The speaking face's track in frames [lo, hi), and the verdict.
-
-    Verdicts: ``speaker`` (one face moves its mouth, or the one whose mouth follows the audio best among several
-    that do), ``off_screen`` (the audio has speech, enough faces were measured, none moves its mouth),
-    ``undecided`` (too little speech or too few measurements: the caller falls back).
-    """
-    e = energy[lo:hi]
-    speech = len(e) > 0 and float(e.max()) > -45.0 and float(e.std()) > 3.0
-    series: dict[int, np.ndarray] = {}
-    for i in range(lo, hi):
-        for f in faces[i]:
-            if f.meshed and f.geom is not None and f.geom.plausible:
-                series.setdefault(f.track, np.full(hi - lo, np.nan))[i - lo] = f.geom.mouth
-    measured = {t: m for t, m in series.items() if np.count_nonzero(~np.isnan(m)) >= 6}
-    if not speech or not measured:
-        return None, "undecided"
-    moving = {t: m for t, m in measured.items() if float(np.nanstd(m)) >= s.min_mouth_std}
-    if not moving:
-        return None, "off_screen"
-    if len(moving) == 1:
-        return next(iter(moving)), "speaker"
-    scores = {t: _lag_corr(m, e) for t, m in moving.items()}
-    return max(scores, key=lambda t: scores[t]), "speaker"
-
-
 # ---------------------------------------------------------------------------------------------------- the plan
 
 
@@ -322,6 +155,30 @@ def build_plan(
         next_id = link_tracks(faces, a, b, next_id)
     auto = getattr(selector, "auto", False)
     mode = "auto" if auto else selector.describe()
+    chosen, reasons, speakers, notes = _choose_faces(analysis, bounds, selector, s, fps, energy)
+    accepted, doubts = _check_chosen(faces, chosen, reasons, bounds, s)
+    boxes = _run_boxes(chosen, accepted, reasons, bounds, s, box_smoothing)
+    if silent is not None:
+        for i in range(n):
+            if reasons[i] is None and silent[i]:
+                reasons[i] = SILENCE
+                boxes[i] = np.nan
+    weights = _fade_weights(reasons, starts, n, max(0, round(s.fade * fps)))
+    return FacePlan(boxes, reasons, weights, starts, mode, notes, speakers, doubts, next_id, [len(f) for f in faces])
+
+
+def _choose_faces(
+    analysis: Analysis,
+    bounds: list[tuple[int, int]],
+    selector: Any,
+    s: GateSettings,
+    fps: float,
+    energy: np.ndarray | None,
+) -> tuple[list[Face | None], list[str | None], list[list[Any]], list[str]]:
+    """The face to dub in each frame: the speaker (``--face auto`` with the video's own speech and the mesh), else
+    the selector's pick. Returns (chosen face or None, reason where already decided, speaker verdicts, notes)."""
+    faces, n = analysis.faces, len(analysis.faces)
+    auto = getattr(selector, "auto", False)
     notes: list[str] = []
     chosen: list[Face | None] = [None] * n
     reasons: list[str | None] = [None] * n
@@ -336,30 +193,59 @@ def build_plan(
     for a, b in bounds:
         if use_speech:
             assert energy is not None
-            shot_pick, shot_verdict = choose_speaker(faces, a, b, energy, s)
-            win = max(1, round(s.speaker_window * fps))
-            n_win = max(1, round((b - a) / win))
-            edges = np.linspace(a, b, n_win + 1).round().astype(int)
-            for lo, hi in itertools.pairwise(edges.tolist()):
-                pick, verdict = choose_speaker(faces, lo, hi, energy, s) if n_win > 1 else (shot_pick, shot_verdict)
-                if verdict == "undecided":
-                    pick, verdict = shot_pick, shot_verdict
-                if verdict == "undecided":  # no evidence either way: the face seen most (area x frames)
-                    pick, verdict = _largest_track(faces, lo, hi), "largest"
-                speakers.append([int(lo), int(hi) - 1, pick, verdict])
-                for i in range(lo, hi):
-                    if verdict == "off_screen":
-                        reasons[i] = OFF_SCREEN if faces[i] else NO_FACE
-                        continue
-                    chosen[i] = next((f for f in faces[i] if f.track == pick), None)
+            speakers += _speaker_windows(faces, a, b, energy, s, fps, chosen, reasons)
         else:
             for i in range(a, b):
                 k = selector.pick_index([f.as_box() for f in faces[i]], (h, w)) if faces[i] else None
                 chosen[i] = faces[i][k] if k is not None else None
     if any(v == "off_screen" for *_, v in speakers):
         notes.append("some shots show faces while someone off screen speaks: passed through (off_screen_speaker)")
+    return chosen, reasons, speakers, notes
 
-    # per-frame verdicts of the chosen face
+
+def _speaker_windows(
+    faces: list[list[Face]],
+    a: int,
+    b: int,
+    energy: np.ndarray,
+    s: GateSettings,
+    fps: float,
+    chosen: list[Face | None],
+    reasons: list[str | None],
+) -> list[list[Any]]:
+    """The speaker of shot [a, b), decided per `speaker_window` seconds (falling back to the shot's verdict, then
+    to the face seen most); fills `chosen` (or `reasons` where someone off screen speaks) and returns
+    [first, last, track, verdict] per window."""
+    shot_pick, shot_verdict = choose_speaker(faces, a, b, energy, s)
+    win = max(1, round(s.speaker_window * fps))
+    n_win = max(1, round((b - a) / win))
+    edges = np.linspace(a, b, n_win + 1).round().astype(int)
+    speakers: list[list[Any]] = []
+    for lo, hi in itertools.pairwise(edges.tolist()):
+        pick, verdict = choose_speaker(faces, lo, hi, energy, s) if n_win > 1 else (shot_pick, shot_verdict)
+        if verdict == "undecided":
+            pick, verdict = shot_pick, shot_verdict
+        if verdict == "undecided":  # no evidence either way: the face seen most (area x frames)
+            pick, verdict = largest_track(faces, lo, hi), "largest"
+        speakers.append([int(lo), int(hi) - 1, pick, verdict])
+        for i in range(lo, hi):
+            if verdict == "off_screen":
+                reasons[i] = OFF_SCREEN if faces[i] else NO_FACE
+                continue
+            chosen[i] = next((f for f in faces[i] if f.track == pick), None)
+    return speakers
+
+
+def _check_chosen(
+    faces: list[list[Face]],
+    chosen: list[Face | None],
+    reasons: list[str | None],
+    bounds: list[tuple[int, int]],
+    s: GateSettings,
+) -> tuple[np.ndarray, int]:
+    """The per-frame verdict of each chosen face (confidence, size, landmarks, pose), written into `reasons`.
+    Returns which frames are accepted and how many failed the landmark check."""
+    n = len(chosen)
     accepted = np.zeros(n, bool)
     doubts = 0
     for i in range(n):
@@ -379,10 +265,20 @@ def build_plan(
                 why = POSE
         reasons[i] = why
         accepted[i] = why is None
+    return accepted, doubts
 
-    # runs of one face within one shot: fill short gaps, drop transients, smooth (never across a cut or a change
-    # of face)
-    boxes = np.full((n, 4), np.nan)
+
+def _run_boxes(
+    chosen: list[Face | None],
+    accepted: np.ndarray,
+    reasons: list[str | None],
+    bounds: list[tuple[int, int]],
+    s: GateSettings,
+    box_smoothing: int,
+) -> np.ndarray:
+    """[N, 4] boxes of the accepted frames, run by run of one face within one shot: short gaps filled, transients
+    dropped, boxes smoothed (never across a cut or a change of face); NaN elsewhere."""
+    boxes = np.full((len(chosen), 4), np.nan)
     for a, b in bounds:
         seg_start, current = a, None
         for i in range(a, b):
@@ -393,13 +289,7 @@ def build_plan(
                     seg_start = i
                 current = track
         _finish_run(seg_start, b, chosen, accepted, reasons, boxes, s, box_smoothing)
-    if silent is not None:
-        for i in range(n):
-            if reasons[i] is None and silent[i]:
-                reasons[i] = SILENCE
-                boxes[i] = np.nan
-    weights = _fade_weights(reasons, starts, n, max(0, round(s.fade * fps)))
-    return FacePlan(boxes, reasons, weights, starts, mode, notes, speakers, doubts, next_id, [len(f) for f in faces])
+    return boxes
 
 
 def _finish_run(
@@ -470,14 +360,6 @@ def _geometry(
     return None
 
 
-def _largest_track(faces: list[list[Face]], lo: int, hi: int) -> int | None:
-    weight: dict[int, float] = {}
-    for i in range(lo, hi):
-        for f in faces[i]:
-            weight[f.track] = weight.get(f.track, 0.0) + f.area
-    return max(weight, key=lambda t: weight[t]) if weight else None
-
-
 def _fade_weights(reasons: list[str | None], starts: list[int], n: int, fade: int) -> np.ndarray:
     """Alpha 1 on dubbed frames, ramping (k+1)/(fade+1) over the first/last `fade` frames of a dubbed stretch
     where it borders passed-through frames of the same shot (a cut hides the change anyway)."""
@@ -526,3 +408,26 @@ def summarize(plan: FacePlan, settings: GateSettings) -> list[str]:
             "it was left as it is"
         )
     return out
+
+
+__all__ = [
+    "FACE_REASONS",
+    "LANDMARKS",
+    "LOW_CONFIDENCE",
+    "NO_FACE",
+    "OFF_SCREEN",
+    "POSE",
+    "SILENCE",
+    "SMALL_FACE",
+    "TRANSIENT",
+    "Analysis",
+    "Face",
+    "FacePlan",
+    "GateSettings",
+    "analyze",
+    "build_plan",
+    "choose_speaker",
+    "frame_energy",
+    "link_tracks",
+    "summarize",
+]

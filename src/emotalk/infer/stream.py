@@ -18,11 +18,12 @@ the same inputs and settings skips the finished segments (`skip_until`).
 
 Length rules (reference-code.md §11.4, with the paper's fix): output frame i shows input frame i while the video
 lasts; once it ends, its last frame is repeated (not looped); a longer video is trimmed (decoding stops).
+The face selector lives in face_select.py and the engine's parts (frame items, segment stats, the timer, the batch
+tuner) in stream_parts.py; this module re-exports them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -30,190 +31,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from emotalk.errors import ConfigError
 from emotalk.infer.emotion import upper_face_weight
-from emotalk.infer.gating import NO_FACE, FacePlan
+from emotalk.infer.face_plan import NO_FACE, FacePlan
+from emotalk.infer.face_select import POSITIONS, FaceSelector
+from emotalk.infer.stream_parts import BatchTuner, FrameItem, SegmentStats, Timer
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 from emotalk.video.crop import crop_face, draw_label, label_overlay, pad_box, paste_face
-from emotalk.video.faces import Box
 
 log = logging.getLogger(__name__)
-
-POSITIONS = ("largest", "left", "right", "top", "bottom", "center")
-
-
-# ---------------------------------------------------------------------------------------------------- faces
-
-
-class FaceSelector:
-    """Which of a frame's faces to dub: the N-th largest (1 = largest), the one at a position, or ``auto``.
-
-    Positions: left/right/top/bottom (the face whose centre is furthest that way), center (nearest the frame's
-    centre). A frame with fewer than N faces counts as a frame without a face. ``auto``: the speaking face, chosen
-    per shot by `infer.gating` (it picks like ``largest`` per frame here).
-    """
-
-    def __init__(self, face: int | str | None = None) -> None:
-        self.auto = isinstance(face, str) and face.strip().lower() == "auto"
-        if face is None or face == "largest" or self.auto:
-            self.rank, self.position = 1, None
-        elif isinstance(face, int) or (isinstance(face, str) and face.strip().isdigit()):
-            self.rank, self.position = int(face), None
-            if self.rank < 1:
-                raise ConfigError(f"--face {face}: face numbers start at 1 (the largest face)")
-        elif isinstance(face, str) and face.strip().lower() in POSITIONS:
-            self.rank, self.position = 1, face.strip().lower()
-        else:
-            raise ConfigError(f"--face {face!r}: use auto (the speaking face), a number (1 = largest face, 2 = second "
-                              f"largest, …) or one of {', '.join(POSITIONS)}")  # fmt: skip
-
-    def describe(self) -> str:
-        return "auto" if self.auto else (self.position or ("largest" if self.rank == 1 else str(self.rank)))
-
-    def pick(self, faces: list[Box], frame_hw: tuple[int, int]) -> np.ndarray | None:
-        """x1, y1, x2, y2 of the chosen face, or None. `faces` come largest first (FaceDetector)."""
-        k = self.pick_index(faces, frame_hw)
-        return None if k is None else faces[k].as_array()
-
-    def pick_index(self, faces: list[Box], frame_hw: tuple[int, int]) -> int | None:
-        """Index in `faces` (largest first) of the chosen face, or None."""
-        if not faces:
-            return None
-        if self.position is None:
-            return self.rank - 1 if len(faces) >= self.rank else None
-        h, w = frame_hw
-        key: dict[str, Callable[[Box], float]] = {
-            "left": lambda b: b.center[0],
-            "right": lambda b: -b.center[0],
-            "top": lambda b: b.center[1],
-            "bottom": lambda b: -b.center[1],
-            "center": lambda b: (b.center[0] - w / 2) ** 2 + (b.center[1] - h / 2) ** 2,
-        }
-        return min(range(len(faces)), key=lambda k: key[self.position](faces[k]))  # type: ignore[index]
-
-
-# ---------------------------------------------------------------------------------------------------- items
-
-
-@dataclass
-class FrameItem:
-    """One output frame on its way through the pipeline."""
-
-    index: int
-    frame: np.ndarray  # BGR uint8 [H, W, 3], read-only (shared when the last frame repeats)
-    box: np.ndarray | None = None  # padded crop box (ints as float32), None without a face
-    crop: np.ndarray | None = None  # 96x96 input crop, only when the frame is generated
-    mel: np.ndarray | None = None
-    emotion: np.ndarray | None = None
-    reason: str | None = None  # why it passes through (NO_FACE, SILENCE), None when generated
-    face: np.ndarray | None = None  # the generated 96x96 face
-    alpha: float = 1.0  # the generated face's weight (< 1 on a fade at the edge of a dubbed stretch)
-
-
-@dataclass
-class SegmentStats:
-    """What one segment holds; saved in the work folder's state so a resumed run reports the whole video."""
-
-    index: int
-    frames: int = 0
-    generated: int = 0
-    with_face: int = 0
-    passed: dict[str, int] = field(default_factory=dict)
-    runs: list[list[Any]] = field(default_factory=list)  # [first, last, reason] of passed-through runs
-
-    def add(self, item: FrameItem) -> None:
-        self.frames += 1
-        if item.box is not None:
-            self.with_face += 1
-        if item.reason is None:
-            self.generated += 1
-            return
-        self.passed[item.reason] = self.passed.get(item.reason, 0) + 1
-        if self.runs and self.runs[-1][2] == item.reason and self.runs[-1][1] == item.index - 1:
-            self.runs[-1][1] = item.index
-        else:
-            self.runs.append([item.index, item.index, item.reason])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "frames": self.frames,
-            "generated": self.generated,
-            "with_face": self.with_face,
-            "passed": dict(self.passed),
-            "runs": [list(r) for r in self.runs],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SegmentStats:
-        return cls(
-            d["index"], d["frames"], d["generated"], d["with_face"], dict(d["passed"]), [list(r) for r in d["runs"]]
-        )
-
-
-class Timer:
-    """Wall seconds and CPU seconds (of the calling thread) per stage, summed over calls (thread-safe).
-
-    CPU time is what a stage costs whatever else runs on the machine; ffmpeg's decoding and x264's encoding run
-    in their own processes and show up only as the time spent waiting on their pipes.
-    """
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def add(self, stage: str, seconds: float, cpu: float = 0.0) -> None:
-        with self._lock:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
-            if cpu:
-                self.cpu[stage] = self.cpu.get(stage, 0.0) + cpu
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        t0, c0 = time.perf_counter(), time.thread_time()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - t0, time.thread_time() - c0)
-
-
-# ---------------------------------------------------------------------------------------------------- batch size
-
-
-class BatchTuner:
-    """Pick the generator's batch size by timing real batches: each candidate runs twice (the first call of a
-    shape builds oneDNN kernels), the fastest per frame wins and is kept for later runs of the same model."""
-
-    def __init__(self, candidates: tuple[int, ...], fixed: int | None = None) -> None:
-        self.candidates = candidates
-        self.fixed = fixed
-        self.trials: dict[int, list[float]] = {}
-        self.chosen: int | None = fixed
-
-    def next_size(self) -> int:
-        if self.chosen is not None:
-            return self.chosen
-        for c in self.candidates:
-            if len(self.trials.get(c, [])) < 2:
-                return c
-        self.chosen = min(self.candidates, key=lambda c: self.trials[c][-1])
-        log.debug(
-            "generator batch size %d chosen (ms/frame: %s)",
-            self.chosen, ", ".join(f"{c}: {self.trials[c][-1] * 1000:.0f}" for c in self.candidates),
-        )  # fmt: skip
-        return self.chosen
-
-    def record(self, size: int, n: int, seconds: float) -> None:
-        if self.chosen is None and n == size and size in self.candidates:
-            self.trials.setdefault(size, []).append(seconds / n)
 
 
 # ---------------------------------------------------------------------------------------------------- the engine
@@ -254,6 +86,7 @@ class StreamJob:
 
 
 def part_path(work: Path, segment: int) -> Path:
+    """Where segment `segment` of a dub is encoded in its work folder."""
     return work / f"part_{segment:05d}.mp4"
 
 
@@ -391,26 +224,7 @@ class StreamRunner:
                     stats = SegmentStats(seg)
                 assert stats is not None
                 with self.timer.stage("paste"):
-                    frame = item.frame
-                    if item.face is not None or overlay is not None:
-                        frame = frame.copy()
-                    if item.face is not None:
-                        assert item.box is not None
-                        paste_face(
-                            frame,
-                            item.face,
-                            item.box,
-                            reference=item.crop if job.colour_match else None,
-                            region=job.paste_region,
-                            upper=upper_face_weight(item.emotion),
-                        )
-                        if item.alpha < 1.0:  # fading in or out: blend towards the original inside the box
-                            x1, y1, x2, y2 = (int(v) for v in item.box)
-                            orig = item.frame[y1:y2, x1:x2].astype(np.float32)
-                            mixed = orig + item.alpha * (frame[y1:y2, x1:x2].astype(np.float32) - orig)
-                            frame[y1:y2, x1:x2] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-                    if overlay is not None:
-                        draw_label(frame, overlay)
+                    frame = self._paste(item, overlay)
                 with self.timer.stage("encode"):
                     encoder.write(frame)
                 stats.add(item)
@@ -429,6 +243,32 @@ class StreamRunner:
         finally:
             if encoder is not None:
                 encoder.abort()
+
+    def _paste(self, item: FrameItem, overlay: tuple[Any, np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """The output frame: the generated face pasted back (faded towards the original at a stretch's edges) and
+        the optional label drawn, on a copy; the decoded frame itself when neither applies."""
+        job = self.job
+        frame = item.frame
+        if item.face is not None or overlay is not None:
+            frame = frame.copy()
+        if item.face is not None:
+            assert item.box is not None
+            paste_face(
+                frame,
+                item.face,
+                item.box,
+                reference=item.crop if job.colour_match else None,
+                region=job.paste_region,
+                upper=upper_face_weight(item.emotion),
+            )
+            if item.alpha < 1.0:  # fading in or out: blend towards the original inside the box
+                x1, y1, x2, y2 = (int(v) for v in item.box)
+                orig = item.frame[y1:y2, x1:x2].astype(np.float32)
+                mixed = orig + item.alpha * (frame[y1:y2, x1:x2].astype(np.float32) - orig)
+                frame[y1:y2, x1:x2] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        if overlay is not None:
+            draw_label(frame, overlay)
+        return frame
 
     # -------------------------------------------------------------------------------- main thread
 
@@ -515,3 +355,17 @@ class StreamRunner:
         if self.errors:
             raise self.errors[0]
         return self.done
+
+
+__all__ = [
+    "POSITIONS",
+    "BatchTuner",
+    "FaceSelector",
+    "FrameItem",
+    "SegmentStats",
+    "Stopped",
+    "StreamJob",
+    "StreamRunner",
+    "Timer",
+    "part_path",
+]
