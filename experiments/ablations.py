@@ -52,8 +52,19 @@ DEFINING: dict[str, set[str]] = {
 CHANCE = 1 / len(EMOTIONS)
 
 
+def _last_run(exp: str, log_dir: Path) -> Path | None:
+    runs = sorted((log_dir / "train" / exp).glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
+    return runs[-1] if runs else None
+
+
 def run_stage(exp: str, args: argparse.Namespace, log_dir: Path) -> dict:
     data = args.lrs2 if exp.startswith("base_") and args.lrs2 else args.data
+    stages = log_dir / ("stages_tiny" if args.scale == "tiny" else "stages")
+    done = _last_run(exp, log_dir)
+    if exp in args.reuse and done is not None and (stages / f"{exp}.ckpt").is_file():
+        print(f"\n=== {exp}: reused {done.parent} (--reuse)", flush=True)
+        metrics = json.loads(done.read_text())
+        return {**metrics, "run_dir": str(done.parent), "reused": True}
     cmd = [
         sys.executable,
         "-m",
@@ -68,14 +79,16 @@ def run_stage(exp: str, args: argparse.Namespace, log_dir: Path) -> dict:
         *(JUDGE_RECIPES.get(exp, []) if args.scale == "tiny" else []),
         # Generators: validate the untrained model first, the baseline the table prints beside the trained one.
         *([] if exp in JUDGE_RECIPES else ["validate_first=true"]),
+        *([] if exp in JUDGE_RECIPES else args.gen),
         *args.overrides,
     ]
     print(f"\n=== {exp}: {' '.join(cmd[2:])}", flush=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
-    runs = sorted((log_dir / "train" / exp).glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
-    metrics = json.loads(runs[-1].read_text())
-    metrics["run_dir"] = str(runs[-1].parent)
+    run = _last_run(exp, log_dir)
+    assert run is not None, f"{exp} wrote no metrics.json under {log_dir}"
+    metrics = json.loads(run.read_text())
+    metrics["run_dir"] = str(run.parent)
     metrics["minutes"] = round((time.perf_counter() - t0) / 60, 2)
     return metrics
 
@@ -131,7 +144,8 @@ def table(results: dict[str, dict]) -> str:
     lines = ["| experiment | " + " | ".join(COLUMNS) + " | minutes |", "|---" * (len(COLUMNS) + 2) + "|"]
     for exp, m in results.items():
         cells = [_fmt(m.get(c)) for c in COLUMNS]
-        lines.append(f"| {exp} | " + " | ".join(cells) + f" | {m.get('minutes', '')} |")
+        took = "reused" if m.get("reused") else m.get("minutes", "")
+        lines.append(f"| {exp} | " + " | ".join(cells) + f" | {took} |")
     gens = {e: m for e, m in results.items() if "val/loss_l1" in m}
     if not gens:
         return "\n".join(lines) + "\n"
@@ -172,6 +186,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-eval", action="store_true", help="skip the evaluation protocol")
     ap.add_argument("--max-clips", type=int, default=6, help="evaluation: test clips per experiment (0 = all)")
     ap.add_argument("--render", metavar="JSON", help="only re-render the tables of a recorded results JSON")
+    ap.add_argument(
+        "--reuse",
+        nargs="*",
+        default=[],
+        help="stages taken from their last run under --out instead of retrained (e.g. the judges)",
+    )
+    ap.add_argument(
+        "--gen",
+        action="append",
+        default=[],
+        metavar="OVERRIDE",
+        help="a Hydra override for the generator stages only (repeatable): --gen loss.sync_threshold_mode=relative",
+    )
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every stage")
     args = ap.parse_args(argv)
     if args.render:

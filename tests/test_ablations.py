@@ -59,3 +59,37 @@ def test_runs_recorded_before_term_accounting_are_not_trusted(ablations):
     row = _row(ablations.table({"pl_da": legacy}), "pl_da")
     assert row.startswith("| ⚠ pl_da") and "sync never ran" in row and "perceptual off" in row
     assert "? → 0.15" in row  # no untrained baseline was recorded
+
+
+def test_reuse_takes_the_last_run_and_gen_overrides_reach_only_generators(ablations, tmp_path, monkeypatch):
+    """--reuse keeps a finished judge (no retraining, the table says "reused"); --gen goes to generator stages."""
+    import argparse
+    import json
+
+    run = tmp_path / "train" / "syncnet" / "2026-12-04_10-00-00"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"val/acc": 0.9}))
+    (tmp_path / "stages_tiny").mkdir()
+    (tmp_path / "stages_tiny" / "syncnet.ckpt").write_bytes(b"")
+    calls: list[list[str]] = []
+
+    def fake_run(cmd, check):  # the generator stage "trains": record the command, write its metrics
+        calls.append(cmd)
+        out = tmp_path / "train" / "pl_da" / "run"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps({"val/loss_l1": 0.1}))
+
+    monkeypatch.setattr(ablations.subprocess, "run", fake_run)
+    relative = "loss.sync_threshold_mode=relative"
+    args = argparse.Namespace(
+        data=tmp_path, lrs2=None, scale="tiny", logger="csv", reuse=["syncnet"], gen=[relative], overrides=[]
+    )
+    judge = ablations.run_stage("syncnet", args, tmp_path)
+    assert judge["reused"] and judge["val/acc"] == 0.9 and not calls
+    assert "| syncnet |" in ablations.table({"syncnet": judge}) and "reused" in ablations.table({"syncnet": judge})
+    gen = ablations.run_stage("pl_da", args, tmp_path)
+    assert gen["val/loss_l1"] == 0.1 and "reused" not in gen
+    assert "loss.sync_threshold_mode=relative" in calls[0]
+    args.reuse = []  # not asked: the judge trains again and gets no generator override
+    ablations.run_stage("syncnet", args, tmp_path)
+    assert len(calls) == 2 and "loss.sync_threshold_mode=relative" not in calls[1]
