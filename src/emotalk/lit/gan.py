@@ -113,22 +113,47 @@ class GANModule(EmotalkModule):
         self.loss_cfg = {**DEFAULT_LOSS, **(loss or {})}
         self.generator = Generator(**(generator or {}))
         self.expert = freeze(load_net(expert, "syncnet", "expert SyncNet", "syncnet")) if expert else None
-        self.classifier = None
-        if classifier and self.generator.use_emotion:
-            self.classifier = load_net(classifier, "emotion", "emotion classifier", "emotion_classifier")
-            self.classifier.train(train_classifier)
-            for p in self.classifier.parameters():
-                p.requires_grad_(train_classifier)
+        self.classifier = self._load_classifier(classifier, train_classifier)
         pcfg = {"kind": "vgg19", "weights": None, "required": False, **(perceptual or {})}
-        if pcfg["kind"] not in PERCEPTUAL_KINDS:
+        self._check_choices(pcfg["kind"])
+        self.perceptual_requested: str = pcfg["kind"]
+        self._build_perceptual_and_adversarial(pcfg, quality_disc)
+        self._pretrain({"mode": "none", "checkpoint": None, **(pretrain or {})})
+        # α's one-way switch (mission.md §5): module state, checkpointed and restored on resume.
+        self.register_buffer("sync_switched", torch.zeros((), dtype=torch.bool))
+        # Term accounting: the global step of the switch and of each term's first live step (-1: never).
+        self.register_buffer("sync_switch_step", torch.full((), -1, dtype=torch.long))
+        self.register_buffer("term_from_step", torch.full((len(TERMS),), -1, dtype=torch.long))
+        self.val_sync = MeanMetric()
+        self.val_sync_real = MeanMetric()  # the expert's loss on the real target windows (relative threshold)
+        self.grid_batch: GeneratorBatch | None = None
+        self.active_terms = self._report_terms()
+
+    # ---------------------------------------------------------------------------------------------- set-up
+
+    def _load_classifier(self, classifier: str | None, train_classifier: bool) -> torch.nn.Module | None:
+        """The emotion classifier (an emotion generator only), trainable on real clips or fixed."""
+        if not (classifier and self.generator.use_emotion):
+            return None
+        net = load_net(classifier, "emotion", "emotion classifier", "emotion_classifier")
+        net.train(train_classifier)
+        for p in net.parameters():
+            p.requires_grad_(train_classifier)
+        return net
+
+    def _check_choices(self, perceptual_kind: str) -> None:
+        """Refuse an unknown perceptual kind or threshold mode before any network is built from them."""
+        if perceptual_kind not in PERCEPTUAL_KINDS:
             raise ValueError(
-                f"model.perceptual.kind must be one of {', '.join(PERCEPTUAL_KINDS)}, got {pcfg['kind']!r}"
+                f"model.perceptual.kind must be one of {', '.join(PERCEPTUAL_KINDS)}, got {perceptual_kind!r}"
             )
         if self.loss_cfg["sync_threshold_mode"] not in ("absolute", "relative"):
             raise ValueError(
                 f"loss.sync_threshold_mode must be absolute or relative, got {self.loss_cfg['sync_threshold_mode']!r}"
             )
-        self.perceptual_requested: str = pcfg["kind"]
+
+    def _build_perceptual_and_adversarial(self, pcfg: dict[str, Any], quality_disc: bool) -> None:
+        """The quality discriminator (asked for, or needed by ``disc_features``) and which perceptual term runs."""
         beta = self.loss_cfg["beta"] > 0
         disc_features = beta and pcfg["kind"] == "disc_features"
         self.adversarial = (
@@ -157,7 +182,9 @@ class GANModule(EmotalkModule):
                 "Set model.perceptual.weights=/path/to/vgg19-dcbb9e9d.pth (torchvision's "
                 "ImageNet VGG19, https://download.pytorch.org/models/vgg19-dcbb9e9d.pth).",
             )
-        pre = {"mode": "none", "checkpoint": None, **(pretrain or {})}
+
+    def _pretrain(self, pre: dict[str, Any]) -> None:
+        """PRE: the face encoder from a base model (``init``, or ``frozen``), or every weight from a run (``whole``)."""
         if pre["mode"] in ("init", "frozen"):
             from emotalk.models.stages import require
             from emotalk.models.weights import load_face_encoder
@@ -170,15 +197,6 @@ class GANModule(EmotalkModule):
             )
         elif pre["mode"] != "none":
             raise ValueError(f"pretrain.mode must be none, init, frozen or whole, got {pre['mode']!r}")
-        # α's one-way switch (mission.md §5): module state, checkpointed and restored on resume.
-        self.register_buffer("sync_switched", torch.zeros((), dtype=torch.bool))
-        # Term accounting: the global step of the switch and of each term's first live step (-1: never).
-        self.register_buffer("sync_switch_step", torch.full((), -1, dtype=torch.long))
-        self.register_buffer("term_from_step", torch.full((len(TERMS),), -1, dtype=torch.long))
-        self.val_sync = MeanMetric()
-        self.val_sync_real = MeanMetric()  # the expert's loss on the real target windows (relative threshold)
-        self.grid_batch: GeneratorBatch | None = None
-        self.active_terms = self._report_terms()
 
     # ---------------------------------------------------------------------------------------------- config
 
