@@ -17,15 +17,14 @@ it again at every start, and the client that submitted it has usually given up. 
 the same way. Inputs are deleted as soon as a job finishes (they are personal data and no longer needed); results
 and failed jobs' records expire `ttl_s` after they finish, removed by a cleaner thread and at start.
 
-The job record and its errors live in records.py, the `DubRunner` in runner.py; this module re-exports them.
+The job record and its errors live in records.py, the files of the jobs in job_store.py and the `DubRunner` in
+runner.py; this module re-exports the names it used to hold.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import fcntl
-import json
 import logging
 import math
 import os
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from emotalk.errors import ConfigError, EmotalkError
-from emotalk.fsutil import write_json
+from emotalk.web.job_store import lock_data_dir, read_jobs, remove_inputs, sweep_uploads, unlock_data_dir, write_job
 from emotalk.web.records import (
     DEFAULT_JOB_SECONDS,
     FINISHED,
@@ -119,19 +118,7 @@ class JobManager:
 
     def start(self) -> None:
         """Lock the data dir, recover jobs from disk, remove expired ones, start the workers and the cleaner."""
-        try:
-            self.jobs_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise ConfigError(f"cannot use the data dir {self.data_dir}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ConfigError(
-                f"another emotalk server is using the data dir {self.data_dir}; stop it or give --data-dir"
-            ) from None
-        self._lock_fd = fd
+        self._lock_fd = lock_data_dir(self.data_dir, self.jobs_dir)
         self._stop.clear()
         self._recover()
         self.clean()
@@ -160,9 +147,7 @@ class JobManager:
             t.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
         if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                os.close(self._lock_fd)
+            unlock_data_dir(self._lock_fd)
             self._lock_fd = None
 
     # ------------------------------------------------------------------------------------------------ submitting
@@ -365,39 +350,18 @@ class JobManager:
         self._persist(job)
 
     def _remove_inputs(self, job: Job) -> None:
-        folder = self.folder(job.id)
-        for item in job.inputs.values():
-            if isinstance(item, dict) and item.get("file"):
-                (folder / item["file"]).unlink(missing_ok=True)
+        remove_inputs(self.folder(job.id), job)
 
     def _persist(self, job: Job) -> None:
         folder = self.folder(job.id)
         if job.deleted or not folder.is_dir():
             return
-        try:
-            write_json(folder / JOB_FILE, job.to_dict(), indent=1, fsync=True)
-        except OSError as exc:  # a full disk must not kill the worker; the in-memory state still answers
-            log.error("cannot write the state of job %s: %s", job.id, exc)
+        write_job(folder, job)
 
     # ------------------------------------------------------------------------------------------------ restart, TTL
 
     def _recover(self) -> None:
-        for d in sorted(self.jobs_dir.iterdir()):
-            if not d.is_dir():
-                continue
-            if d.name.startswith(INCOMING):  # an upload cut off by the stop
-                shutil.rmtree(d, ignore_errors=True)
-                continue
-            if not valid_job_id(d.name):
-                continue  # not ours: leave it alone
-            try:
-                job = Job.from_dict(json.loads((d / JOB_FILE).read_text()))
-                if job.id != d.name:
-                    raise ValueError(f"id {job.id} in folder {d.name}")
-            except (OSError, ValueError, TypeError) as exc:
-                log.warning("removing job folder %s: unreadable state (%s)", d, exc)
-                shutil.rmtree(d, ignore_errors=True)
-                continue
+        for job in read_jobs(self.jobs_dir):
             if job.state not in FINISHED:
                 self._fail_interrupted(job, f"the server restarted while this job was {job.state}")
                 self.counters["interrupted"] += 1
@@ -421,10 +385,7 @@ class JobManager:
                 self._jobs.pop(job_id, None)
             if expired:
                 self.counters["expired"] += len(expired)
-        for d in self.jobs_dir.glob(f"{INCOMING}*"):
-            with contextlib.suppress(OSError):
-                if d.name not in pending and now - d.stat().st_mtime > 3600:
-                    shutil.rmtree(d, ignore_errors=True)
+        sweep_uploads(self.jobs_dir, pending, now)
         if expired:
             log.info("removed %d expired job(s)", len(expired))
         return len(expired)
