@@ -34,39 +34,18 @@ import torch
 from torch import Tensor, nn
 
 from emotalk.errors import ConfigError
+from emotalk.infer.backend_options import AUTO, BACKENDS, PRECISIONS, add_arguments  # noqa: F401
 from emotalk.models.blocks import Conv2dBlock, ConvTranspose2dBlock
 from emotalk.models.generator import IMG_SIZE, N_EMOTIONS, Generator
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "openvino")
-PRECISIONS = ("fp32", "bf16", "int8")
-#: `auto`: OpenVINO on CPU (torch on a GPU); int8 when there is a calibration set for the model (`--calibrate`
-#: clips, or the shipped model's GRID training clips), else bf16 (fp32 on CPUs without bf16 instructions).
-AUTO = "auto"
 OPSET = 17
 #: Calibration feeds for int8: a callable so that the (slow) capture runs only when the cache has no int8 model.
 Calibration = Callable[[], Iterable[dict[str, np.ndarray]]]
 #: How int8 feeds are captured: (checkpoint, clips) → feeds, `infer.pipeline.capture_calibration` (it dubs the
 #: clips, so it is handed in: the pipeline imports this module, not the other way round).
 Capture = Callable[[Path, list[Path]], Iterable[dict[str, np.ndarray]]]
-
-
-def add_arguments(group: Any, default_backend: str) -> None:
-    """--backend and --precision, the same for `emotalk infer` and `emotalk serve` (argparse group or parser)."""
-    group.add_argument(
-        "--backend",
-        default=default_backend,
-        choices=(*BACKENDS, AUTO),
-        help=f"generator runtime on CPU (default {default_backend}; auto: OpenVINO, int8 when calibrated; a GPU "
-        "stays on torch; docs/inference.md)",
-    )
-    group.add_argument(
-        "--precision",
-        default=AUTO,
-        choices=(AUTO, *PRECISIONS),
-        help="onnx/openvino precision (auto: int8 when there are calibration clips, else bf16 on OpenVINO, fp32)",
-    )
 
 
 def cache_root() -> Path:

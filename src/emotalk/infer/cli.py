@@ -90,7 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--device", default="auto", help="cpu | cuda | auto (default)")
     run.add_argument("--batch-size", type=int, default=None, help="generator batch (default: measured)")
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    from emotalk.infer.backends import add_arguments as add_backend_arguments
+    from emotalk.infer.backend_options import add_arguments as add_backend_arguments
 
     add_backend_arguments(run, "torch")
     run.add_argument(

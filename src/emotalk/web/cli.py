@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     model.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     model.add_argument("--batch-size", type=int, default=None, help="generator batch (default: measured)")
-    from emotalk.infer.backends import add_arguments as add_backend_arguments
+    from emotalk.infer.backend_options import add_arguments as add_backend_arguments
 
     add_backend_arguments(model, "auto")
     model.add_argument("--data-dir", type=Path, default=Path("outputs/web"), help="job folders (default outputs/web)")
