@@ -11,7 +11,8 @@ that takes and returns torch tensors, so the pipeline, the CLI and the server do
 
 Exports are cached (``$EMOTALK_CACHE`` or ~/.cache/emotalk, ``exported/``) under a key of the checkpoint's
 SHA-256, the precision, the opset, the torch/onnxruntime versions and, for int8, the calibration set, so the
-export (seconds) and the quantization (tens of seconds) happen once per model. GPU inference stays on PyTorch.
+export (seconds) and the int8 calibration and quantization (minutes at paper width) happen once per model. GPU
+inference stays on PyTorch.
 """
 
 from __future__ import annotations
