@@ -134,9 +134,11 @@ def test_psnr() -> None:
 def test_int8_shipped_model_passes_the_psnr_gate_on_held_out_clips(tmp_path: Path) -> None:
     """Calibrated on one GRID s1 clip, judged on another (both test-split sentences the model never saw)."""
     clips = [REPO / "examples" / "grid_s1_bbwg1s.mp4", REPO / "examples" / "grid_s1_bgit7a.mp4"]
-    feeds = capture_calibration(SHIPPED_GENERATOR, clips, frames=80)  # 40 frames of each, batches of 8
-    calib, held = feeds[:5], feeds[5:]
-    assert len(held) == 5
+    # 40 frames of each clip, captured apart: how the frames fall into batches (partial batches where the face
+    # checks pass a frame through) varies, so a split by batch count could mix the two clips.
+    calib = capture_calibration(SHIPPED_GENERATOR, clips[:1], frames=40)
+    held = capture_calibration(SHIPPED_GENERATOR, clips[1:], frames=40)
+    assert sum(len(f["face"]) for f in held) >= 32, [len(f["face"]) for f in held]
     model = load_generator(SHIPPED_GENERATOR, "cpu")
     fp32 = backends.export_onnx(model.net, tmp_path / "g.onnx")
     q = quantize_int8(fp32, tmp_path / "g.int8.onnx", calib)
