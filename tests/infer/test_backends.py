@@ -193,3 +193,18 @@ def test_dubber_int8_calibrates_through_the_injected_pipeline(tiny_ckpt: Path) -
     clip = REPO / "examples" / "grid_s1_bbwg1s.mp4"
     dubber = Dubber(tiny_ckpt, "cpu", backend="onnx", precision="int8", calibration_clips=[clip])
     assert backends.runtime_name(dubber.model) == "onnx int8"
+
+
+def test_int8_on_an_emotion_model_warns_that_it_may_lose_the_emotion(
+    tiny_ckpt: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = load_generator(tiny_ckpt, "cpu")
+    assert model.uses_emotion
+    monkeypatch.setattr(backends, "with_backend", lambda m, *a, **k: m)  # the warning, not the (slow) quantization
+    with caplog.at_level("WARNING", logger="emotalk.infer.backends"):
+        backends.runtime_for(model, "openvino", "int8", calibration_clips=[tiny_ckpt])
+    assert "--precision bf16" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="emotalk.infer.backends"):
+        backends.runtime_for(model, "openvino", "bf16")
+    assert "int8 on an emotion model" not in caplog.text

@@ -283,6 +283,11 @@ def runtime_for(
         return with_backend(model, backend, precision, workers=workers, threads=threads)
     from emotalk.infer.quantize import calibration_id
 
+    if getattr(model, "uses_emotion", False):
+        log.warning(
+            "int8 on an emotion model: on a small EmoGen model int8 lost most of the requested emotion (accuracy "
+            "0.83 -> 0.40, experiments/results/backends-20261204.md); check yours, or use --precision bf16"
+        )
     return with_backend(
         model,
         backend,
