@@ -138,9 +138,16 @@ def judge_generated(checkpoint: Path, stages: Path, data: Path, actors: list[str
     from emotalk.cremad import TEST_ACTORS
     from emotalk.evaluate.emotion_acc import classify_video, load_classifier
     from emotalk.evaluate.protocol import test_clips
-    from emotalk.evaluate.realface import FaceClip, SyncJudge, mel_windows, offset_and_confidence, pingpong
+    from emotalk.evaluate.realface import (
+        FaceClip,
+        SyncJudge,
+        generate_frames,
+        mel_windows,
+        offset_and_confidence,
+        pingpong,
+    )
     from emotalk.infer.model import load_generator
-    from emotalk.lit.stages import load_net
+    from emotalk.models.stages import load_net
     from emotalk.spec import EMOTIONS
 
     model = load_generator(checkpoint, device="cpu")
@@ -157,14 +164,7 @@ def judge_generated(checkpoint: Path, stages: Path, data: Path, actors: list[str
         mels = mel_windows(clip.wav, n, clip.fps)
         conf_real.append(offset_and_confidence(judge.curve(clip.faces, mels))[1])
         for e, name in enumerate(EMOTIONS):
-            emo = np.zeros((n, len(EMOTIONS)), np.float32)
-            emo[:, e] = 1.0
-            fake = np.concatenate(
-                [
-                    model.generate(clip.faces[s : s + 32], refs[s : s + 32], mels[s : s + 32], emo[s : s + 32])
-                    for s in range(0, n, 32)
-                ]
-            )
+            fake = generate_frames(model, clip.faces, refs, mels, e)
             hit = classify_video(classifier, fake).prediction == e
             hits += hit
             if name != metas[j].emotion:  # the reference shows another emotion than the one requested

@@ -70,15 +70,19 @@ def reenact(model: Any, clip: FaceClip, other: FaceClip, spec: AVSpec = DEFAULT_
     n = len(clip.faces)
     refs = other.faces[pingpong(len(other.faces), n)]
     mels = mel_windows(clip.wav, n, clip.fps, spec)
-    return _generate(model, clip.faces, refs, mels)
+    return generate_frames(model, clip.faces, refs, mels)
 
 
 @torch.inference_mode()
-def _generate(model: Any, target: np.ndarray, refs: np.ndarray, mels: np.ndarray, batch: int = 32) -> np.ndarray:
-    """Generator frames for masked `target` + `refs` (what LoadedGenerator does with refs = target)."""
+def generate_frames(
+    model: Any, target: np.ndarray, refs: np.ndarray, mels: np.ndarray, emotion: str | int = "neutral", batch: int = 32
+) -> np.ndarray:
+    """Generator frames for masked `target` + `refs` (what LoadedGenerator does with refs = target), all asked for
+    `emotion` (ignored by models without emotion)."""
+    from emotalk.infer.emotion import emotion_vector
+
     out = []
-    emo = np.zeros((len(target), 6), np.float32)
-    emo[:, 4] = 1.0  # neutral (ignored by models without emotion)
+    emo = np.tile(emotion_vector(emotion), (len(target), 1))
     for i in range(0, len(target), batch):
         sl = slice(i, i + batch)
         out.append(model.generate(target[sl], refs[sl], mels[sl], emo[sl]))
@@ -92,7 +96,7 @@ def dub(model: Any, clip: FaceClip, wav: np.ndarray, spec: AVSpec = DEFAULT_SPEC
     n = n_output_frames(len(wav), clip.fps, spec)
     frames = clip.faces[pingpong(len(clip.faces), n)]
     mels = mel_windows(wav, n, clip.fps, spec)
-    return _generate(model, frames, frames, mels), mels
+    return generate_frames(model, frames, frames, mels), mels
 
 
 def video_checks(
