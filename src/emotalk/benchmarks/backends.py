@@ -224,15 +224,15 @@ def run(quick: bool = False) -> list[dict]:
         for backend in ("torch", "auto"):
             with contextlib.suppress(OSError):
                 (folder / "web").mkdir(exist_ok=True)
+            name = f"server job latency, 5 s 480x360 clip, shipped model, --backend {backend}"
             try:
                 times = _server_latency(None, short, backend, folder, rounds=2 if quick else 3)
             except Exception as exc:  # a row that says so; the rows measured above are kept
                 log.exception("server latency on --backend %s failed", backend)
-                name = f"server job latency, 5 s 480x360 clip, shipped model, --backend {backend}"
                 rows.append({"name": name, "value": None, "unit": "s", "target": "", "error": repr(exc)})
                 continue
             lat[backend] = statistics.median(times)
-            rows.append({"name": f"server job latency, 5 s 480x360 clip, shipped model, --backend {backend}",
+            rows.append({"name": name,
                          "value": round(lat[backend], 2), "unit": "s", "target": "",
                          "x_torch": round(lat["torch"] / lat[backend], 2) if "torch" in lat else None,
                          "all_s": [round(t, 2) for t in times]})  # fmt: skip
