@@ -172,14 +172,14 @@ def test_dubber_on_a_runtime_frees_the_eager_net_and_batches_by_8(
     assert pipeline.Dubber(tiny_ckpt, "cpu").batch_size is None  # torch: measured on the first batches
 
 
-def test_shipped_calibration_clips_are_grid_training_sentences() -> None:
+def test_shipped_calibration_clips_are_grid_training_sentences(missing_resource) -> None:
     """The named clips are in data.grid's training split (the shipped model's training data), never val/test."""
     from emotalk.data.grid import list_grid
     from emotalk.infer.model import SHIPPED_CALIBRATION, default_calibration_clips, shared_root
 
     clips = default_calibration_clips()
     if not clips:
-        pytest.skip("the shared GRID corpus is not here")
+        missing_resource("the shared GRID corpus is not here (set EMOTALK_SHARED)")
     assert [c.stem for c in clips] == list(SHIPPED_CALIBRATION)
     split = {c.path.stem: c.split for c in list_grid(shared_root() / "datasets" / "grid" / "s1")[0]}
     assert {split[name] for name in SHIPPED_CALIBRATION} == {"train"}
