@@ -15,7 +15,8 @@ one-line message and leaves no output; an interrupted run (Ctrl-C, a crash, an e
 keeps its finished segments, and the same call later continues from them.
 
 The steps live beside it: `infer.inputs` (probe and check), `infer.gating` (the analysis pass), `infer.stream`
-(the streaming engine), `infer.workdir` (the resumable work folder), `infer.result` (the summary).
+(the streaming engine), `infer.workdir` (the resumable work folder), `infer.finish` (the tagged MP4 and the
+summary), `infer.result` (the summary's fields).
 """
 
 from __future__ import annotations
@@ -25,33 +26,23 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import emotalk
 from emotalk.errors import ConfigError, NoFaceError
 from emotalk.ffmpeg import probe
-from emotalk.fsutil import write_json
 from emotalk.infer.analysis import analysis_pass, quiet_detector, quiet_mesh
 from emotalk.infer.audio import MelSource, n_output_frames
 from emotalk.infer.emotion import DEFAULT_CROSSFADE_S
+from emotalk.infer.finish import dub_result, mux_output, write_summary
 from emotalk.infer.gating import FacePlan, GateSettings
-from emotalk.infer.gating import summarize as gate_warnings
 from emotalk.infer.inputs import SILENCE_MODES, STILL_FPS, DubInputs, check_inputs, exact_fps
 from emotalk.infer.model import LoadedGenerator, load_generator
 from emotalk.infer.quantize import CALIBRATION_FRAMES, record_feeds
-from emotalk.infer.result import (
-    DubResult,
-    frames_used,
-    passthrough_notes,
-    segment_totals,
-    stage_times,
-    summary_path_for,
-)
+from emotalk.infer.result import DubResult, segment_totals, summary_path_for
 from emotalk.infer.stream import (
     BatchTuner,
     FaceSelector,
@@ -59,12 +50,10 @@ from emotalk.infer.stream import (
     StreamJob,
     StreamRunner,
     Timer,
-    part_path,
 )
 from emotalk.infer.workdir import WorkFolder, file_id, work_dir_for
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 from emotalk.video.crop import paste_region_for
-from emotalk.video.encode import even_size
 
 log = logging.getLogger(__name__)
 
@@ -289,16 +278,20 @@ class Dubber:
             totals = segment_totals(work.segments())
             totals["with_face"] = sum(1 for c in plan.faces_per_frame if c)
             report(0.96, "mux")
-            t_mux = self._mux(job, work, totals["generated"])
+            t_mux = mux_output(job, work, self.checkpoint, self.model, totals["generated"])
         except BaseException as exc:
             from emotalk.errors import EmotalkError
 
             if isinstance(exc, EmotalkError):  # bad input: nothing to resume
                 work.remove()
             raise
-        result = self._summary(job, plan, gate_timer, runner, totals, t_mux, resumed)
+        result = dub_result(
+            job, plan, gate_timer, runner, totals, t_mux, resumed,
+            model=self.model, checkpoint=self.checkpoint, device=self.device, batch_size=self.tuner.chosen,
+            segments=self._n_segments(job), gating=self.gating, spec=self.spec,
+        )  # fmt: skip
         result.wall_seconds = time.perf_counter() - t_start
-        write_json(result.summary_path, {"emotalk": emotalk.__version__, **result.to_dict()}, default=str)
+        write_summary(result)
         work.remove()
         report(1.0, "done")
         return result
@@ -378,77 +371,6 @@ class Dubber:
         runner = StreamRunner(stream)
         runner.run()
         return runner
-
-    def _mux(self, job: DubInputs, work: WorkFolder, generated: int) -> float:
-        """Join the segments with the audio into the MP4, with the provenance tags; returns its seconds."""
-        from emotalk.video.encode import mux
-
-        t0 = time.perf_counter()
-        parts = [part_path(work.path, s.index) for s in work.segments()]
-        desc = job.schedule.describe()
-        metadata = {
-            "comment": f"SYNTHETIC: AI-generated face (lip-sync and emotion) made with emotalk; emotion {desc}",
-            "description": (
-                f"Synthetic video made by emotalk {emotalk.__version__} (talking-face dubbing): the face of "
-                f"{job.video.name} re-rendered to speak {job.audio_path.name} with emotion {desc}; generator "
-                f"{self.checkpoint.name} ({self.model.source}); {generated} of {job.n_out} frames generated"
-            ),
-        }
-        mux(parts, job.audio_path, job.out, metadata)
-        return time.perf_counter() - t0
-
-    def _summary(
-        self,
-        job: DubInputs,
-        plan: FacePlan,
-        gate_timer: Timer,
-        runner: StreamRunner | None,
-        totals: dict[str, Any],
-        t_mux: float,
-        resumed: int,
-    ) -> DubResult:
-        """The `DubResult` of a finished dub (its wall time is set by the caller)."""
-        timings, cpu = stage_times(runner, gate_timer, job.audio_seconds_load, t_mux)
-        used, repeated, trimmed = frames_used(job, runner, resumed)
-        vinfo, fps, n_out = job.vinfo, job.fps, job.n_out
-        chosen = self.tuner.chosen or (max(runner.batch_sizes) if runner and runner.batch_sizes else None)
-        return DubResult(
-            output=job.out,
-            summary_path=summary_path_for(job.out),
-            frames=n_out,
-            generated=totals["generated"],
-            passed_through=totals["passed"],
-            passthrough_ranges=totals["runs"],
-            frames_with_face=totals["with_face"],
-            fps=float(fps),
-            fps_exact=f"{fps.numerator}/{fps.denominator}",
-            width=even_size(job.width, job.height)[0],
-            height=even_size(job.width, job.height)[1],
-            input_size=[job.width, job.height],
-            input_frames_used=used,
-            repeated_last_frame=repeated,
-            video_trimmed=trimmed,
-            still_image=vinfo.is_image,
-            audio_seconds=len(job.wav) / self.spec.sample_rate,
-            video_seconds=vinfo.duration if not vinfo.is_image else None,
-            output_seconds=n_out / float(fps),
-            emotion=job.schedule.describe(),
-            mask_mode=self.model.mask_mode,
-            checkpoint=str(self.checkpoint),
-            generator_source=self.model.source,
-            device=self.device,
-            batch_size=chosen,
-            segments=self._n_segments(job),
-            resumed_segments=resumed,
-            timings={k: round(v, 4) for k, v in timings.items()},
-            cpu_seconds={k: round(v, 4) for k, v in cpu.items()},
-            warnings=job.warnings + plan.notes + passthrough_notes(totals, n_out),
-            face_warning="; ".join(gate_warnings(plan, self.gating)),
-            face_mode=plan.face_mode,
-            shot_starts=plan.shot_starts,
-            speakers=plan.speakers,
-            gating=asdict(self.gating),
-        )
 
     def plan(
         self,
