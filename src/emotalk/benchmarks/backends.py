@@ -30,6 +30,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emotalk.infer.model import LoadedGenerator
 
 log = logging.getLogger(__name__)
 
@@ -121,38 +125,47 @@ def _server_latency(ckpt: Path | None, clip: Path, backend: str, folder: Path, r
     return times
 
 
-def run(quick: bool = False) -> list[dict]:
-    import torch
+def _load_row(name: str) -> dict:
+    """The 1-minute load average: the machine is shared, and every figure below is read against it."""
+    return {"name": name, "value": round(os.getloadavg()[0], 2), "unit": "", "target": ""}
 
-    from emotalk.benchmarks.inference import make_clip, throughput
-    from emotalk.infer import backends as B
-    from emotalk.infer.model import SHIPPED_GENERATOR, default_calibration_clips, load_generator
-    from emotalk.infer.pipeline import capture_calibration
-    from emotalk.infer.quantize import PSNR_GATE_DB, calibration_id, crops_psnr
 
-    load = {"name": "load average (1 min) at start", "value": round(os.getloadavg()[0], 2), "unit": "", "target": ""}
-    rows: list[dict] = [load]
+def _calibration_clips() -> list[Path]:
+    """The GRID training clips of int8 calibration; without them there is no int8 row to measure, so stop early."""
+    from emotalk.infer.model import default_calibration_clips
+
     calib = default_calibration_clips()
     if not calib:
         raise FileNotFoundError("GRID training clips not found under shared/datasets/grid (set EMOTALK_SHARED)")
-    held_out = [REPO / "examples" / "grid_s1_bbwg1s.mp4", REPO / "examples" / "grid_s1_bgit7a.mp4"]
-    cache = B.cache_root().parent
-    ckpt = paper_checkpoint(cache / "bench")
-    model = load_generator(ckpt, "cpu")
-    seconds = 2.0 if quick else 6.0
+    return calib
 
-    # ---- one-time cost: export and int8 (cold only when this checkpoint's files are not cached yet)
+
+def _one_time_cost(model: LoadedGenerator, calib: list[Path]) -> list[dict]:
+    """Export and int8 calibration + quantization, timed first: they are cold only before this checkpoint is cached."""
+    from emotalk.infer import backends as B
+    from emotalk.infer.pipeline import capture_calibration
+
     t0 = time.perf_counter()
     B.runtime_for(model, "onnx", "fp32")
     t1 = time.perf_counter()
     B.runtime_for(model, "onnx", "int8", calibration_clips=calib, capture=capture_calibration)
     t2 = time.perf_counter()
-    rows.append({"name": "paper width: ONNX export + load (0 when cached)", "value": round(t1 - t0, 1), "unit": "s",
-                 "target": ""})  # fmt: skip
-    rows.append({"name": "paper width: int8 calibration (4 GRID clips, 192 frames) + quantization (0 when cached)",
-                 "value": round(t2 - t1, 1), "unit": "s", "target": ""})  # fmt: skip
+    return [
+        {"name": "paper width: ONNX export + load (0 when cached)", "value": round(t1 - t0, 1), "unit": "s",
+         "target": ""},
+        {"name": "paper width: int8 calibration (4 GRID clips, 192 frames) + quantization (0 when cached)",
+         "value": round(t2 - t1, 1), "unit": "s", "target": ""},
+    ]  # fmt: skip
 
-    # ---- generator alone, two workers x one thread, batch 8
+
+def _generator_alone(model: LoadedGenerator, calib: list[Path], seconds: float) -> list[dict]:
+    """The generator alone in the pipeline's layout (batch 8, 2 workers x 1 thread): the runtimes' own speed."""
+    import torch
+
+    from emotalk.benchmarks.inference import throughput
+    from emotalk.infer import backends as B
+    from emotalk.infer.pipeline import capture_calibration
+
     batch = 8
     feeds = B.example_inputs(model.net, n=batch)
     a, f, e = (torch.from_numpy(feeds[k]) for k in ("audio", "face", "emotion"))
@@ -170,8 +183,8 @@ def run(quick: bool = False) -> list[dict]:
     finally:
         torch.set_num_threads(saved)
     tag = "generator alone, width 1.0, batch 8, 2 workers x 1 thread"
-    rows.append({"name": f"{tag}, torch fp32", "value": round(base_fps, 2), "unit": "frames/s", "target": "",
-                 "cpu_ms_per_frame": round(base_cpu, 1), "x_torch": 1.0})  # fmt: skip
+    rows = [{"name": f"{tag}, torch fp32", "value": round(base_fps, 2), "unit": "frames/s", "target": "",
+             "cpu_ms_per_frame": round(base_cpu, 1), "x_torch": 1.0}]  # fmt: skip
     for backend, precision in RUNTIMES:
         fast = B.runtime_for(
             model, backend, precision, workers=2, threads=1, calibration_clips=calib, capture=capture_calibration
@@ -181,8 +194,18 @@ def run(quick: bool = False) -> list[dict]:
                      "target": ">= 25" if (backend, precision) == ("openvino", "int8") else "",
                      "cpu_ms_per_frame": round(cpu, 1), "x_torch": round(fps / base_fps, 2),
                      "x_torch_cpu": round(base_cpu / cpu, 2)})  # fmt: skip
+    return rows
 
-    # ---- quality: int8 / bf16 against fp32 torch on held-out clips
+
+def _quality(model: LoadedGenerator, ckpt: Path, calib: list[Path], quick: bool) -> list[dict]:
+    """int8 / bf16 face-crop PSNR against fp32 torch on held-out clips: the gate is judged on the trained model."""
+    from emotalk.infer import backends as B
+    from emotalk.infer.model import SHIPPED_GENERATOR, load_generator
+    from emotalk.infer.pipeline import capture_calibration
+    from emotalk.infer.quantize import PSNR_GATE_DB, calibration_id, crops_psnr
+
+    held_out = [REPO / "examples" / "grid_s1_bbwg1s.mp4", REPO / "examples" / "grid_s1_bgit7a.mp4"]
+    rows: list[dict] = []
     shipped = load_generator(SHIPPED_GENERATOR, "cpu")
     held = capture_calibration(SHIPPED_GENERATOR, held_out, frames=64 if quick else 144)
     for backend, precision in (("onnx", "int8"), ("openvino", "int8"), ("openvino", "bf16")):
@@ -195,48 +218,77 @@ def run(quick: bool = False) -> list[dict]:
     value = round(crops_psnr(model.net, fast.net, held_paper), 2)
     rows.append({"name": "face-crop PSNR vs fp32 torch, paper width (random weights: record only), openvino int8",
                  "value": value, "unit": "dB", "target": ""})  # fmt: skip
-    del fast, shipped, held, held_paper
+    return rows
 
-    # ---- whole process on a 20 s clip, with detection; then a warm server
+
+def _whole_process_rows(ckpt: Path, folder: Path, calib: list[Path], quick: bool) -> list[dict]:
+    """`emotalk infer` start to exit on a 20 s clip with detection: speed and peak RSS as a user meets them."""
+    from emotalk.benchmarks.inference import make_clip
+
+    rows: list[dict] = []
+    clip_s = 6.0 if quick else 20.0
+    clip = make_clip(folder, clip_s)
+    torch_fps = torch_gen = None
+    for backend, precision in WHOLE[:2] if quick else WHOLE:
+        r = _whole_process(ckpt, clip, backend, precision, folder / f"out_{backend}_{precision}.mp4", calib)
+        s = r["summary"]
+        n = s["frames"]
+        fps = n / r["wall"]
+        gen_ms = s["cpu_seconds"]["generate"] / n * 1000
+        torch_fps, torch_gen = (fps, gen_ms) if backend == "torch" else (torch_fps, torch_gen)
+        what = f"whole process, width 1.0, {clip_s:g} s 480x360 clip ({n} frames), {backend} {precision}"
+        rows.append({"name": what, "value": round(fps, 2), "unit": "frames/s", "target": ">= 20",
+                     "x_torch": round(fps / torch_fps, 2), "wall_s": round(r["wall"], 1),
+                     "dub_frames_per_s": round(n / s["wall_seconds"], 2),
+                     "generate_cpu_ms_per_frame": round(gen_ms, 1),
+                     "generate_x_torch_cpu": round(torch_gen / gen_ms, 2),
+                     "load_1min": round(os.getloadavg()[0], 2)})  # fmt: skip
+        rows.append({"name": f"peak RSS, {what}", "value": round(r["rss_mb"]), "unit": "MB", "target": "<= 1000",
+                     "with_ffmpeg_children_mb": round(r["rss_tree_mb"])})  # fmt: skip
+    return rows
+
+
+def _server_rows(folder: Path, quick: bool) -> list[dict]:
+    """A warm server's job latency on a 5 s clip; a failed backend gets a row that says so, not a lost run."""
+    from emotalk.benchmarks.inference import make_clip
+
+    rows: list[dict] = []
+    short = make_clip(folder, 5.0)
+    lat: dict[str, float] = {}
+    for backend in ("torch", "auto"):
+        with contextlib.suppress(OSError):
+            (folder / "web").mkdir(exist_ok=True)
+        name = f"server job latency, 5 s 480x360 clip, shipped model, --backend {backend}"
+        try:
+            times = _server_latency(None, short, backend, folder, rounds=2 if quick else 3)
+        except Exception as exc:  # a row that says so; the rows measured above are kept
+            log.exception("server latency on --backend %s failed", backend)
+            rows.append({"name": name, "value": None, "unit": "s", "target": "", "error": repr(exc)})
+            continue
+        lat[backend] = statistics.median(times)
+        rows.append({"name": name,
+                     "value": round(lat[backend], 2), "unit": "s", "target": "",
+                     "x_torch": round(lat["torch"] / lat[backend], 2) if "torch" in lat else None,
+                     "all_s": [round(t, 2) for t in times]})  # fmt: skip
+    return rows
+
+
+def run(quick: bool = False) -> list[dict]:
+    """The rows of this benchmark, in the order of the module's docstring (cold costs first, load at both ends)."""
+    from emotalk.infer import backends as B
+    from emotalk.infer.model import load_generator
+
+    rows: list[dict] = [_load_row("load average (1 min) at start")]
+    calib = _calibration_clips()
+    ckpt = paper_checkpoint(B.cache_root().parent / "bench")
+    model = load_generator(ckpt, "cpu")
+    rows += _one_time_cost(model, calib)
+    rows += _generator_alone(model, calib, seconds=2.0 if quick else 6.0)
+    rows += _quality(model, ckpt, calib, quick)
     with tempfile.TemporaryDirectory(prefix="emotalk-bench-backends-") as tmp:
-        folder = Path(tmp)
-        clip_s = 6.0 if quick else 20.0
-        clip = make_clip(folder, clip_s)
-        torch_fps = torch_gen = None
-        for backend, precision in WHOLE[:2] if quick else WHOLE:
-            r = _whole_process(ckpt, clip, backend, precision, folder / f"out_{backend}_{precision}.mp4", calib)
-            s = r["summary"]
-            n = s["frames"]
-            fps = n / r["wall"]
-            gen_ms = s["cpu_seconds"]["generate"] / n * 1000
-            torch_fps, torch_gen = (fps, gen_ms) if backend == "torch" else (torch_fps, torch_gen)
-            what = f"whole process, width 1.0, {clip_s:g} s 480x360 clip ({n} frames), {backend} {precision}"
-            rows.append({"name": what, "value": round(fps, 2), "unit": "frames/s", "target": ">= 20",
-                         "x_torch": round(fps / torch_fps, 2), "wall_s": round(r["wall"], 1),
-                         "dub_frames_per_s": round(n / s["wall_seconds"], 2),
-                         "generate_cpu_ms_per_frame": round(gen_ms, 1),
-                         "generate_x_torch_cpu": round(torch_gen / gen_ms, 2),
-                         "load_1min": round(os.getloadavg()[0], 2)})  # fmt: skip
-            rows.append({"name": f"peak RSS, {what}", "value": round(r["rss_mb"]), "unit": "MB", "target": "<= 1000",
-                         "with_ffmpeg_children_mb": round(r["rss_tree_mb"])})  # fmt: skip
-        short = make_clip(folder, 5.0)
-        lat: dict[str, float] = {}
-        for backend in ("torch", "auto"):
-            with contextlib.suppress(OSError):
-                (folder / "web").mkdir(exist_ok=True)
-            name = f"server job latency, 5 s 480x360 clip, shipped model, --backend {backend}"
-            try:
-                times = _server_latency(None, short, backend, folder, rounds=2 if quick else 3)
-            except Exception as exc:  # a row that says so; the rows measured above are kept
-                log.exception("server latency on --backend %s failed", backend)
-                rows.append({"name": name, "value": None, "unit": "s", "target": "", "error": repr(exc)})
-                continue
-            lat[backend] = statistics.median(times)
-            rows.append({"name": name,
-                         "value": round(lat[backend], 2), "unit": "s", "target": "",
-                         "x_torch": round(lat["torch"] / lat[backend], 2) if "torch" in lat else None,
-                         "all_s": [round(t, 2) for t in times]})  # fmt: skip
-    rows.append({**load, "name": "load average (1 min) at end", "value": round(os.getloadavg()[0], 2)})
+        rows += _whole_process_rows(ckpt, Path(tmp), calib, quick)
+        rows += _server_rows(Path(tmp), quick)
+    rows.append(_load_row("load average (1 min) at end"))
     return rows
 
 
