@@ -91,6 +91,20 @@ def test_pretrain_whole_starts_from_every_generator_weight(tiny_stages):
         GANModule(generator={"width": 0.25, "emotion": True}, pretrain={"mode": "whole", "checkpoint": ckpt})
 
 
+def test_pretrain_warm_starts_an_emotion_generator_from_a_base_model(tiny_stages):
+    """pretrain=warm: every base weight copied, the emotion inputs added at zero; `shipped` is the package's model."""
+    from emotalk.lit.gan import GANModule
+    from emotalk.models.stages import SHIPPED_GENERATOR, load_net
+
+    for source in (str(tiny_stages / "base_lrs2_fullface.ckpt"), "shipped"):
+        m = GANModule(generator={"width": 0.25, "emotion": True}, pretrain={"mode": "warm", "checkpoint": source})
+        base = load_net(SHIPPED_GENERATOR if source == "shipped" else source, "generator", "base", "base_grid")
+        sd = m.generator.state_dict()
+        assert [k for k in m.warm_start.widened] == ["face_decoder_blocks.0.0.conv_block.0.weight"]
+        assert all(torch.equal(sd[k], base.state_dict()[k]) for k in m.warm_start.copied)
+        assert all(p.requires_grad for p in m.generator.parameters())
+
+
 def test_a_missing_stage_names_the_experiment_that_makes_it(run_train, tmp_path):
     with pytest.raises(ConfigError, match="experiment=syncnet"):
         run_train(["experiment=seq", *FDR], stages=tmp_path / "empty")

@@ -22,6 +22,7 @@ import torch
 
 from emotalk.errors import ConfigError, MissingWeightsError
 from emotalk.models.generator import Generator
+from emotalk.models.stages import SHIPPED_EXPERT, SHIPPED_GENERATOR  # noqa: F401  (SHIPPED_EXPERT re-exported)
 from emotalk.spec import DEFAULT_SPEC, AVSpec
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,6 @@ GENERATOR_WHERE = (
 )
 
 
-#: The default model that ships inside the package (docs/models/README.md, its model card beside the files).
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
-SHIPPED_GENERATOR = SHIPPED_DIR / "realface_base_grid.ckpt"
-SHIPPED_EXPERT = SHIPPED_DIR / "syncnet_grid.ckpt"
 SHIPPED_NAME = "emotalk real-face base (lower-half lip-sync, trained on GRID s1; shipped default)"
 #: The shipped model's int8 calibration clips: four training-split GRID s1 sentences (data.grid's sentence split;
 #: tests/infer/test_backends.py checks it), in the shared corpus at shared/datasets/grid/s1/video/.

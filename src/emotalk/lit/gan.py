@@ -34,6 +34,7 @@ from emotalk.models.losses import (
     l1_loss,
     sync_loss,
 )
+from emotalk.models.pretrain import apply_pretrain
 from emotalk.models.stages import load_net
 from emotalk.models.syncnet import freeze
 from emotalk.spec import EMOTIONS
@@ -81,9 +82,9 @@ class GANModule(EmotalkModule):
             ``disc_features`` matches the quality discriminator's features (the discriminator is then trained
             alongside, its adversarial weight unchanged); ``expert_features`` matches the frozen expert's
             face-encoder features (lower halves only).
-        pretrain: {mode: none | init | frozen | whole, checkpoint}: PRE initialises (and may freeze) the face encoder;
-            `whole` starts every generator weight from another run's checkpoint (same architecture)
-            from a base model.
+        pretrain: {mode: none | init | frozen | whole | warm, checkpoint}: PRE initialises (and may freeze) the
+            face encoder from a base model; `whole` starts every generator weight from another run's checkpoint
+            (same architecture); `warm` from a generator with fewer inputs (default: the shipped real-face model).
         quality_disc: train Wav2Lip's visual-quality discriminator too (weight ``loss.adversarial``).
         train_classifier: update the classifier on real clips during training (EmoGen); False keeps it fixed.
     """
@@ -118,7 +119,7 @@ class GANModule(EmotalkModule):
         self._check_choices(pcfg["kind"])
         self.perceptual_requested: str = pcfg["kind"]
         self._build_perceptual_and_adversarial(pcfg, quality_disc)
-        self._pretrain({"mode": "none", "checkpoint": None, **(pretrain or {})})
+        self.warm_start = apply_pretrain(self.generator, {"mode": "none", "checkpoint": None, **(pretrain or {})})
         # α's one-way switch (mission.md §5): module state, checkpointed and restored on resume.
         self.register_buffer("sync_switched", torch.zeros((), dtype=torch.bool))
         # Term accounting: the global step of the switch and of each term's first live step (-1: never).
@@ -182,21 +183,6 @@ class GANModule(EmotalkModule):
                 "Set model.perceptual.weights=/path/to/vgg19-dcbb9e9d.pth (torchvision's "
                 "ImageNet VGG19, https://download.pytorch.org/models/vgg19-dcbb9e9d.pth).",
             )
-
-    def _pretrain(self, pre: dict[str, Any]) -> None:
-        """PRE: the face encoder from a base model (``init``, or ``frozen``), or every weight from a run (``whole``)."""
-        if pre["mode"] in ("init", "frozen"):
-            from emotalk.models.stages import require
-            from emotalk.models.weights import load_face_encoder
-
-            path = require(pre["checkpoint"], "base model", "base_lrs2_fullface")
-            load_face_encoder(self.generator, path, freeze=pre["mode"] == "frozen")
-        elif pre["mode"] == "whole":  # every generator weight from an earlier run (e.g. an L1-only warm-up)
-            self.generator.load_state_dict(
-                load_net(pre["checkpoint"], "generator", "warm-up generator", "base_grid").state_dict()
-            )
-        elif pre["mode"] != "none":
-            raise ValueError(f"pretrain.mode must be none, init, frozen or whole, got {pre['mode']!r}")
 
     # ---------------------------------------------------------------------------------------------- config
 

@@ -15,6 +15,11 @@ from emotalk.models.emotion import EmotionClassifier
 from emotalk.models.generator import Generator
 from emotalk.models.syncnet import SyncNet
 
+#: The default model that ships inside the package (docs/models/README.md, its model card beside the files).
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+SHIPPED_GENERATOR = SHIPPED_DIR / "realface_base_grid.ckpt"
+SHIPPED_EXPERT = SHIPPED_DIR / "syncnet_grid.ckpt"
+
 #: stage kind -> the `stage` our LightningModules record in checkpoint["emotalk"]
 _STAGE_OF = {"syncnet": "syncnet", "emotion": "emotion_classifier", "generator": "generator"}
 #: stage kind -> (network class, state_dict prefix inside our LightningModule checkpoints)
