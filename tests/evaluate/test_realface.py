@@ -127,3 +127,48 @@ def test_cli_names_what_the_grid_protocol_is_missing(tmp_path: Path, capsys: pyt
     code = cli_main(["evaluate", "--dataset", "grid", "--data", str(tmp_path), "--speech", str(tmp_path / "no.wav"),
                      "--checkpoint", str(tmp_path / "g.ckpt"), "--out", str(tmp_path)])  # fmt: skip
     assert code == 2 and "generator file not found" in capsys.readouterr().err
+
+
+def test_region_measures_see_changed_eyes_and_a_blurred_mouth(rng: np.random.Generator) -> None:
+    from emotalk.evaluate.realface import _region_measures
+
+    src = rng.integers(0, 256, (4, 120, 100, 3), dtype=np.uint8)
+    boxes = np.tile([10.0, 10.0, 90.0, 110.0], (4, 1))
+    eye, sharp = _region_measures(src, src.copy(), boxes)
+    assert eye == pytest.approx(1.0) and sharp == pytest.approx(1.0)
+    dub = src.copy()
+    dub[:, 60:110] = 128  # a flat lower face
+    dub[:, 25:55] = 255 - dub[:, 25:55]  # other eyes
+    eye, sharp = _region_measures(src, dub, boxes)
+    assert eye < 0.5 and sharp < 0.05
+    assert _region_measures(src, dub, np.full((4, 4), np.nan)) is None
+
+
+def test_video_checks_let_the_eyes_change_only_as_far_as_the_emotion_asks(
+    tmp_path: Path, datasets: Path, missing_resource
+) -> None:
+    """A full-face emotion model on a real GRID clip: neutral keeps the source's eyes (the paste takes the lower
+    face only), happy at strength 0.5 changes them less than at strength 1."""
+    import shutil
+
+    from emotalk.audio.load import load_audio
+    from emotalk.data.clips import read_manifest
+    from emotalk.data.preprocess import preprocess
+    from emotalk.evaluate.realface import video_checks
+    from generator_ckpt import calibrated_generator, save_ours
+
+    grid = datasets / "grid" / "s1"
+    if not (grid / "video" / "bbaf2n.mp4").is_file():
+        missing_resource(f"the GRID corpus at {grid}")
+    raw = tmp_path / "grid" / "s1"
+    for sub, ext in (("video", "mp4"), ("align", "align")):
+        (raw / sub).mkdir(parents=True)
+        shutil.copy(grid / sub / f"bbaf2n.{ext}", raw / sub)
+    pre = tmp_path / "pre"
+    assert preprocess("grid", tmp_path / "grid", pre, workers=1, progress=False).n_done == 1
+    ckpt = save_ours(calibrated_generator(), tmp_path / "g.ckpt", mask_mode="full")
+    wav = load_audio(grid / "video" / "bbaf2n.mp4")
+    v = video_checks(ckpt, pre, read_manifest(pre), [("own", wav)], tmp_path / "videos")
+    assert v["n_videos"] == 1 and v["eye_ssim"] > 0.9
+    assert v["eye_ssim"] > v["eye_ssim_happy_0.5"] > v["eye_ssim_happy_1"]
+    assert v["eye_ssim_sad_1"] < v["eye_ssim"]

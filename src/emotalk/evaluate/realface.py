@@ -99,46 +99,67 @@ def dub(model: Any, clip: FaceClip, wav: np.ndarray, spec: AVSpec = DEFAULT_SPEC
     return generate_frames(model, frames, frames, mels), mels
 
 
+#: Emotion models are also dubbed in these (emotion, strength) asks: the eye region may change only as far as the
+#: emotion and its strength ask (issue #13 item 4); neutral must keep the source's eyes.
+EMOTION_SWEEP = (("happy", 0.5), ("happy", 1.0), ("sad", 1.0))
+
+
+def _region_measures(src: np.ndarray, dub: np.ndarray, boxes: np.ndarray) -> tuple[float, float] | None:
+    """Eye-band SSIM of a dub against its source, and its lower-face sharpness over the source's (None: no face)."""
+    import cv2
+
+    from emotalk.evaluate.image_metrics import frame_ssim_psnr
+
+    eyes_s, eyes_d, lap = [], [], []
+    for j in range(min(len(src), len(dub), len(boxes))):
+        if not np.isfinite(boxes[j]).all():
+            continue
+        x1, y1, x2, y2 = (int(np.rint(v)) for v in boxes[j])
+        h = y2 - y1
+        band = slice(y1 + int(0.15 * h), y1 + int(0.45 * h))
+        eyes_s.append(cv2.resize(src[j][band, x1:x2], (96, 32)))
+        eyes_d.append(cv2.resize(dub[j][band, x1:x2], (96, 32)))
+        low = slice(y1 + int(0.6 * h), y2)
+        gray = [cv2.cvtColor(f[low, x1:x2], cv2.COLOR_BGR2GRAY) for f in (src[j], dub[j])]
+        var = [cv2.Laplacian(g, cv2.CV_64F).var() for g in gray]
+        lap.append(var[1] / max(var[0], 1e-6))
+    if not eyes_s:
+        return None
+    return float(frame_ssim_psnr(np.stack(eyes_d), np.stack(eyes_s), gray=True)[0].mean()), float(np.mean(lap))
+
+
 def video_checks(
     checkpoint: Path, data: Path, metas: Sequence[ClipMeta], chunks: Sequence[tuple[str, np.ndarray]], work: Path
 ) -> dict[str, float]:
-    """Dub whole source videos (speech chunk i for clip i) and compare eyes and lower-face sharpness to the source."""
-    import cv2
-
+    """Dub whole source videos (speech chunk i for clip i) and compare eyes and lower-face sharpness to the source;
+    an emotion model is dubbed in neutral and in each ask of `EMOTION_SWEEP` (``eye_ssim_<emotion>_<strength>``)."""
     from emotalk.audio.load import write_wav
-    from emotalk.evaluate.image_metrics import frame_ssim_psnr
     from emotalk.infer.pipeline import Dubber
     from emotalk.video.decode import read_frames
 
-    eye, sharp = [], []
+    found: dict[tuple[str, float], list[tuple[float, float]]] = {}
     work.mkdir(parents=True, exist_ok=True)
     with Dubber(checkpoint) as dubber:
+        asks = [("neutral", 1.0), *(EMOTION_SWEEP if dubber.model.uses_emotion else ())]
         for i, meta in enumerate(metas):
             wav_path = work / f"speech_{i}.wav"
             write_wav(wav_path, chunks[i % len(chunks)][1], DEFAULT_SPEC.sample_rate)
-            out = dubber.dub(meta.source, wav_path, "neutral", work / f"dub_{i}.mp4").output
-            src, dub_ = read_frames(meta.source, fps=DEFAULT_SPEC.fps), read_frames(out)
+            src = read_frames(meta.source, fps=DEFAULT_SPEC.fps)
             boxes = np.load(clip_dir(data, meta.clip_id) / "boxes.npy")
-            n = min(len(src), len(dub_), len(boxes))
-            eyes_s, eyes_d, lap = [], [], []
-            for j in range(n):
-                if not np.isfinite(boxes[j]).all():
-                    continue
-                x1, y1, x2, y2 = (int(np.rint(v)) for v in boxes[j])
-                h = y2 - y1
-                band = slice(y1 + int(0.15 * h), y1 + int(0.45 * h))
-                eyes_s.append(cv2.resize(src[j][band, x1:x2], (96, 32)))
-                eyes_d.append(cv2.resize(dub_[j][band, x1:x2], (96, 32)))
-                low = slice(y1 + int(0.6 * h), y2)
-                var = [
-                    cv2.Laplacian(cv2.cvtColor(f[low, x1:x2], cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
-                    for f in (src[j], dub_[j])
-                ]
-                lap.append(var[1] / max(var[0], 1e-6))
-            if eyes_s:
-                eye.append(float(frame_ssim_psnr(np.stack(eyes_d), np.stack(eyes_s), gray=True)[0].mean()))
-                sharp.append(float(np.mean(lap)))
-    return {"eye_ssim": _mean(eye), "lower_sharpness_ratio": _mean(sharp), "n_videos": len(eye)}
+            for emotion, strength in asks:
+                out = dubber.dub(meta.source, wav_path, emotion, work / f"dub_{i}_{emotion}_{strength:g}.mp4", strength)
+                m = _region_measures(src, read_frames(out.output), boxes)
+                if m is not None:
+                    found.setdefault((emotion, strength), []).append(m)
+    neutral = found.get(("neutral", 1.0), [])
+    result = {
+        "eye_ssim": _mean([e for e, _ in neutral]),
+        "lower_sharpness_ratio": _mean([s for _, s in neutral]),
+        "n_videos": len(neutral),
+    }
+    for emotion, strength in asks[1:]:
+        result[f"eye_ssim_{emotion}_{strength:g}"] = _mean([e for e, _ in found.get((emotion, strength), [])])
+    return result
 
 
 def evaluate_realface(

@@ -85,6 +85,11 @@ def render_markdown(res: RealFaceResult) -> str:
             (f"eye-region SSIM vs source ({v['n_videos']} whole dubs)", f"{v['eye_ssim']:.3f}", "source: 1"),
             ("lower-face sharpness / source's (Laplacian variance)", f"{v['lower_sharpness_ratio']:.2f}", "source: 1"),
         ]
+        rows += [
+            (f"eye-region SSIM, dubbed {k.split('_')[2]} at strength {k.split('_')[3]}", f"{x:.3f}", "neutral: above")
+            for k, x in v.items()
+            if k.startswith("eye_ssim_")
+        ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if res.others:
         lines += [
