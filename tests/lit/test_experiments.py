@@ -33,12 +33,14 @@ def test_the_paper_table_is_all_there():
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_fast_dev_run(experiment, run_train, tiny_stages):
+def test_experiment_fast_dev_run(experiment, run_train, tiny_stages, synthetic_pre):
     # the GRID experiments run on the synthetic fixture here (their real data is tested in tests/data/test_grid.py);
     # base_grid's GRID expert is stood in for by the tiny synthetic one
     extra = ["data.split.val_actors=[1006]", "data.split.test_actors=[1011]"] if "grid" in experiment else []
-    if experiment == "base_grid":
+    if experiment in ("base_grid", "emogen_grid"):
         extra.append(f"model.expert={tiny_stages / 'syncnet.ckpt'}")
+    if experiment == "emogen_grid":  # the mixture's synthetic half is the fixture too
+        extra.append(f"data.mix_roots=[{synthetic_pre}]")
     metrics, out = run_train([f"experiment={experiment}", *FDR, *extra], stages=tiny_stages, name=experiment)
     assert (out / "config.yaml").is_file() and (out / "metrics.json").is_file()
     assert metrics["global_step"] >= 1

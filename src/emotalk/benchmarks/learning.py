@@ -52,6 +52,11 @@ JUDGE_RECIPES: dict[str, list[str]] = {
     "syncnet": ["trainer.max_epochs=20", "augment=none", "model.lr=5e-4", "data.batch_size=32"],
     "emotion_classifier": ["trainer.max_epochs=30", "model.schedule=cosine", "model.lr=5e-4", "data.batch_size=32"],
 }
+#: A second classifier the generator never trains against (another seed and the paper's stronger augmentation),
+#: published under its own name: the generator can learn a texture that its own classifier reads as the requested
+#: emotion (issue #12: a checkerboard scored 0.81), so the benchmark's target is scored by this one.
+INDEPENDENT = "emotion_classifier_independent"
+INDEPENDENT_RECIPE = [*JUDGE_RECIPES["emotion_classifier"], "seed=7", "augment=paper", f"stage_name={INDEPENDENT}"]
 SMOKE_EPOCHS = 12
 #: The smoke generator's recipe (tiny, CPU): batch 8 and lr 1e-3 for more, faster steps than the paper's 16 / 1e-4.
 SMOKE_RECIPE: list[str] = ["validate_first=true", "model.lr=1e-3", "data.batch_size=8"]
@@ -62,7 +67,7 @@ SYNC_CONF_SHARE_TARGET = 0.8
 
 def recipe(stage: str, quick: bool = False) -> list[str]:
     """A judge's overrides; `quick` trains 4 epochs instead."""
-    overrides = JUDGE_RECIPES[stage]
+    overrides = INDEPENDENT_RECIPE if stage == INDEPENDENT else JUDGE_RECIPES[stage]
     if quick:
         overrides = [o for o in overrides if not o.startswith("trainer.max_epochs=")] + ["trainer.max_epochs=4"]
     return overrides
@@ -85,10 +90,10 @@ def dataset() -> Path:
     return pre
 
 
-def fit(experiment: str, overrides: list[str], data: Path, tmp: Path) -> tuple[dict, Path]:
+def fit(experiment: str, overrides: list[str], data: Path, tmp: Path, name: str | None = None) -> tuple[dict, Path]:
     from emotalk.train import compose, train
 
-    out = tmp / experiment
+    out = tmp / (name or experiment)
     cfg = compose(
         [
             f"experiment={experiment}",
@@ -130,8 +135,9 @@ def judge_generated(checkpoint: Path, stages: Path, data: Path, actors: list[str
     Every labelled clip of `actors` (default: the test actors present) is regenerated from its own audio, with the
     reference frames of the next clip of the same actor (run back and forth to the clip's length: the generator
     must draw the mouth from the audio, not copy it), once per requested emotion. The classifier judges each
-    generated clip as EmoAcc does (mean logits over non-overlapping windows); the expert's confidence (max −
-    median of its offset curve, `evaluate.realface`) is compared with the real clip's with the same audio.
+    generated clip as EmoAcc does (mean logits over non-overlapping windows), and so does the independent one
+    (`INDEPENDENT`) when `stages` holds it; the expert's confidence (max − median of its offset curve,
+    `evaluate.realface`) is compared with the real clip's with the same audio.
     """
     import numpy as np
 
@@ -152,10 +158,14 @@ def judge_generated(checkpoint: Path, stages: Path, data: Path, actors: list[str
 
     model = load_generator(checkpoint, device="cpu")
     judge = SyncJudge(load_net(stages / "syncnet.ckpt", "syncnet", "expert SyncNet", "syncnet"))
-    classifier = load_classifier(stages / "emotion_classifier.ckpt")
+    judges = {"": load_classifier(stages / "emotion_classifier.ckpt")}
+    if (stages / f"{INDEPENDENT}.ckpt").is_file():
+        judges["_independent"] = load_classifier(stages / f"{INDEPENDENT}.ckpt")
     metas = test_clips(data, actors or sorted(set(TEST_ACTORS) & _actors(data)))
     clips = [FaceClip.load(data, m) for m in metas]
-    hits, hits_other, n_other, conf_real, conf_fake = 0, 0, 0, [], []
+    hits = dict.fromkeys(judges, 0)
+    hits_other = dict.fromkeys(judges, 0)
+    n_other, conf_real, conf_fake = 0, [], []
     for i, clip in enumerate(clips):
         same = [k % len(clips) for k in range(i + 1, i + len(clips)) if clips[k % len(clips)].actor == clip.actor]
         j = same[0] if same else i
@@ -165,17 +175,21 @@ def judge_generated(checkpoint: Path, stages: Path, data: Path, actors: list[str
         conf_real.append(offset_and_confidence(judge.curve(clip.faces, mels))[1])
         for e, name in enumerate(EMOTIONS):
             fake = generate_frames(model, clip.faces, refs, mels, e)
-            hit = classify_video(classifier, fake).prediction == e
-            hits += hit
-            if name != metas[j].emotion:  # the reference shows another emotion than the one requested
-                hits_other += hit
-                n_other += 1
+            unlike = name != metas[j].emotion  # the reference shows another emotion than the one requested
+            n_other += unlike
+            for key, classifier in judges.items():
+                hit = classify_video(classifier, fake).prediction == e
+                hits[key] += hit
+                hits_other[key] += hit and unlike
             conf_fake.append(offset_and_confidence(judge.curve(fake, mels))[1])
     real, fake_conf = float(np.mean(conf_real)), float(np.mean(conf_fake))
+    scores = {}
+    for key in judges:
+        scores[f"requested_acc{key}"] = hits[key] / (len(clips) * len(EMOTIONS))
+        scores[f"requested_acc_unlike_reference{key}"] = hits_other[key] / max(n_other, 1)
     return {
         "clips": len(clips),
-        "requested_acc": hits / (len(clips) * len(EMOTIONS)),
-        "requested_acc_unlike_reference": hits_other / max(n_other, 1),
+        **scores,
         "sync_conf_real": real,
         "sync_conf_generated": fake_conf,
         "sync_conf_share": fake_conf / real if real > 0 else float("nan"),
@@ -188,7 +202,7 @@ def _column(out: Path, key: str) -> list[float]:
 
 
 def _judges(data: Path, tmp: Path, quick: bool) -> tuple[Path, list[dict]]:
-    """Train the expert and the classifier (or reuse EMOTALK_BENCH_STAGES); their rows."""
+    """Train the expert, the classifier and the independent classifier (or reuse EMOTALK_BENCH_STAGES); rows."""
     reuse = os.environ.get("EMOTALK_BENCH_STAGES")
     if reuse:
         stages = Path(reuse).resolve()
@@ -221,6 +235,9 @@ def _judges(data: Path, tmp: Path, quick: bool) -> tuple[Path, list[dict]]:
         },
         {"name": "classifier training time", "value": m["minutes"], "unit": "min"},
     ]
+    m, _ = fit("emotion_classifier", [*recipe(INDEPENDENT, quick), *evaluation], data, tmp, name=INDEPENDENT)
+    name = "independent classifier (seed 7, paper augmentation) accuracy per clip, test actor"
+    rows.append({"name": name, "value": m["test/clip_acc"], "unit": ""})
     return tmp / "stages", rows
 
 
@@ -260,14 +277,20 @@ def run(quick: bool = False) -> list[dict]:
         j = judge_generated(tmp_path / "stages" / "smoke.ckpt", stages, data)
         rows += [
             {
-                "name": f"requested emotion recognised on whole generated test-actor clips ({j['clips']} x 6)",
+                "name": f"requested emotion recognised on whole generated test-actor clips ({j['clips']} x 6), "
+                "by the classifier the generator trained against",
                 "value": j["requested_acc"],
+                "unit": "",
+            },
+            {
+                "name": "same, by the independent classifier",
+                "value": j.get("requested_acc_independent", float("nan")),
                 "unit": "",
                 "target": f">= {REQUESTED_ACC_TARGET}",
             },
             {
-                "name": "same, only requests unlike the reference clip's emotion",
-                "value": j["requested_acc_unlike_reference"],
+                "name": "independent classifier, only requests unlike the reference clip's emotion",
+                "value": j.get("requested_acc_unlike_reference_independent", float("nan")),
                 "unit": "",
             },
             {"name": "expert sync confidence, real test-actor clips", "value": j["sync_conf_real"], "unit": ""},
