@@ -121,6 +121,9 @@ def test_int8_without_calibration_clips_says_how_to_calibrate(tiny_ckpt: Path) -
     # auto: no calibration set for this model → bf16 on OpenVINO, fp32 on ONNX Runtime, torch on a GPU
     assert backends.resolve("openvino", "auto", "cpu", tiny_ckpt, None)[:2] == ("openvino", "bf16")
     assert backends.resolve("auto", "auto", "cpu", tiny_ckpt, [tiny_ckpt])[:2] == ("openvino", "int8")
+    # an emotion model: auto never picks int8, which erased the emotion; asked for explicitly, it runs (and warns)
+    assert backends.resolve("auto", "auto", "cpu", tiny_ckpt, [tiny_ckpt], True)[:2] == ("openvino", "bf16")
+    assert backends.resolve("openvino", "int8", "cpu", tiny_ckpt, [tiny_ckpt], True)[:2] == ("openvino", "int8")
     assert backends.resolve("auto", "auto", "cuda", tiny_ckpt, None)[:2] == ("torch", "fp32")
 
 
@@ -208,3 +211,7 @@ def test_int8_on_an_emotion_model_warns_that_it_may_lose_the_emotion(
     with caplog.at_level("WARNING", logger="emotalk.infer.backends"):
         backends.runtime_for(model, "openvino", "bf16")
     assert "int8 on an emotion model" not in caplog.text
+    chosen: list[str] = []  # auto with a calibration set: bf16 for an emotion model, not int8
+    monkeypatch.setattr(backends, "with_backend", lambda m, b, p, **k: chosen.append(p) or m)
+    backends.runtime_for(model, "auto", "auto", calibration_clips=[tiny_ckpt])
+    assert chosen == ["bf16"]

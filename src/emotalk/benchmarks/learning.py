@@ -129,7 +129,14 @@ def classifier_gate(checkpoint: Path, data: Path) -> GateResult:
     return result
 
 
-def judge_generated(checkpoint: Path, stages: Path, data: Path, actors: list[str] | None = None) -> dict[str, float]:
+def judge_generated(
+    checkpoint: Path,
+    stages: Path,
+    data: Path,
+    actors: list[str] | None = None,
+    precision: str = "fp32",
+    calibration_clips: list[Path] | None = None,
+) -> dict[str, float]:
     """Requested-emotion accuracy and the expert's sync confidence on whole generated clips of held-out actors.
 
     Every labelled clip of `actors` (default: the test actors present) is regenerated from its own audio, with the
@@ -137,7 +144,8 @@ def judge_generated(checkpoint: Path, stages: Path, data: Path, actors: list[str
     must draw the mouth from the audio, not copy it), once per requested emotion. The classifier judges each
     generated clip as EmoAcc does (mean logits over non-overlapping windows), and so does the independent one
     (`INDEPENDENT`) when `stages` holds it; the expert's confidence (max − median of its offset curve,
-    `evaluate.realface`) is compared with the real clip's with the same audio.
+    `evaluate.realface`) is compared with the real clip's with the same audio. `precision` other than fp32 runs the
+    generator on OpenVINO (int8 calibrated on `calibration_clips`): issue #15's emotion gate.
     """
     import numpy as np
 
@@ -157,6 +165,13 @@ def judge_generated(checkpoint: Path, stages: Path, data: Path, actors: list[str
     from emotalk.spec import EMOTIONS
 
     model = load_generator(checkpoint, device="cpu")
+    if precision != "fp32":
+        from emotalk.infer.backends import runtime_for
+        from emotalk.infer.pipeline import capture_calibration
+
+        model = runtime_for(
+            model, "openvino", precision, calibration_clips=calibration_clips, capture=capture_calibration
+        )
     judge = SyncJudge(load_net(stages / "syncnet.ckpt", "syncnet", "expert SyncNet", "syncnet"))
     judges = {"": load_classifier(stages / "emotion_classifier.ckpt")}
     if (stages / f"{INDEPENDENT}.ckpt").is_file():

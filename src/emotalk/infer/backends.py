@@ -227,7 +227,12 @@ class RuntimeNet:
 
 
 def resolve(
-    backend: str, precision: str, device: torch.device | str, checkpoint: Path | str, clips: list[Path] | None
+    backend: str,
+    precision: str,
+    device: torch.device | str,
+    checkpoint: Path | str,
+    clips: list[Path] | None,
+    uses_emotion: bool = False,
 ) -> tuple[str, str, list[Path]]:
     """(backend, precision, calibration clips) with `auto` resolved (see AUTO) and the combination checked."""
     on_cpu = torch.device(device).type == "cpu"
@@ -241,8 +246,8 @@ def resolve(
 
         shipped = SHIPPED_GENERATOR.is_file() and Path(checkpoint).resolve() == SHIPPED_GENERATOR.resolve()
         clips = default_calibration_clips() if shipped else []
-    if precision == AUTO:
-        precision = "int8" if clips else ("bf16" if backend == "openvino" else "fp32")
+    if precision == AUTO:  # int8 only where it keeps what the model does (experiments/results/backends-20261204.md)
+        precision = "int8" if clips and not uses_emotion else ("bf16" if backend == "openvino" else "fp32")
     check_backend(backend, precision, device)
     if precision == "int8" and not clips:
         raise ConfigError(
@@ -278,15 +283,17 @@ def runtime_for(
 ) -> Any:
     """`with_backend` from user settings: `auto` resolved, int8 calibrated by `capture` on the calibration clips
     (needed only when the int8 model of these clips is not cached yet)."""
-    backend, precision, clips = resolve(backend, precision, model.device, model.path, calibration_clips)
+    emotion = bool(getattr(model, "uses_emotion", False))
+    backend, precision, clips = resolve(backend, precision, model.device, model.path, calibration_clips, emotion)
     if precision != "int8":
         return with_backend(model, backend, precision, workers=workers, threads=threads)
     from emotalk.infer.quantize import calibration_id
 
-    if getattr(model, "uses_emotion", False):
+    if emotion:
         log.warning(
-            "int8 on an emotion model: on a small EmoGen model int8 lost most of the requested emotion (accuracy "
-            "0.83 -> 0.40, experiments/results/backends-20261204.md); check yours, or use --precision bf16"
+            "int8 on an emotion model: on two small EmoGen models int8 erased most of the requested emotion "
+            "(accuracy 0.83 -> 0.40 and 0.30 -> 0.17, chance; bf16 kept it; experiments/results/backends-20261204.md); "
+            "check yours, or use --precision bf16"
         )
     return with_backend(
         model,
