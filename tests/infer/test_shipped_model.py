@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotalk.infer.model import SHIPPED_DIR, SHIPPED_EXPERT, SHIPPED_GENERATOR, load_generator
-from emotalk.models.stages import load_net
+from emotalk.infer.model import SHIPPED_EXPERT, SHIPPED_GENERATOR, load_generator
+from emotalk.models.stages import SHIPPED_DIR, load_net
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
