@@ -114,8 +114,10 @@ def test_markdown_names_the_baselines() -> None:
     res.dubbing = {"in_sync_fraction": 0.9, "conf_mean": 0.2, "n": 3, "conf_vs_real": 0.95}
     res.real = {"in_sync_fraction": 1.0, "conf_mean": 0.21, "n": 3}
     res.leakage = {"dub_silent_over_speech": 0.3, "real_silent_over_speech": 0.25, "n_dubs": 3}
+    res.video = {"eye_ssim": 0.99, "lower_sharpness_ratio": 0.5, "n_videos": 2, "eye_ssim_happy_0.5": 0.93}
     md = render_markdown(res)
     assert "copy 0.600" in md and "90% of 3" in md and "95% of real" in md and "0.30" in md
+    assert "dubbed happy at strength 0.5 | 0.930" in md and "sad" not in md  # only the asks that were measured
 
 
 def test_cli_names_what_the_grid_protocol_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

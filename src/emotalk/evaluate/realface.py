@@ -38,6 +38,7 @@ import torch
 
 from emotalk.data.clips import ClipMeta, clip_dir
 from emotalk.evaluate.realface_measures import (
+    EMOTION_SWEEP,
     IN_SYNC_TOLERANCE,
     MAX_OFFSET,
     SILENCE_DB,
@@ -51,6 +52,7 @@ from emotalk.evaluate.realface_measures import (
     pingpong,
     silent_frames,
     speech_chunks,
+    sweep_key,
 )
 from emotalk.evaluate.realface_report import RealFaceResult, render_markdown, save_dub_grid, write_results
 from emotalk.spec import DEFAULT_SPEC, AVSpec
@@ -97,11 +99,6 @@ def dub(model: Any, clip: FaceClip, wav: np.ndarray, spec: AVSpec = DEFAULT_SPEC
     frames = clip.faces[pingpong(len(clip.faces), n)]
     mels = mel_windows(wav, n, clip.fps, spec)
     return generate_frames(model, frames, frames, mels), mels
-
-
-#: Emotion models are also dubbed in these (emotion, strength) asks: the eye region may change only as far as the
-#: emotion and its strength ask (issue #13 item 4); neutral must keep the source's eyes.
-EMOTION_SWEEP = (("happy", 0.5), ("happy", 1.0), ("sad", 1.0))
 
 
 def _region_measures(src: np.ndarray, dub: np.ndarray, boxes: np.ndarray) -> tuple[float, float] | None:
@@ -158,7 +155,7 @@ def video_checks(
         "n_videos": len(neutral),
     }
     for emotion, strength in asks[1:]:
-        result[f"eye_ssim_{emotion}_{strength:g}"] = _mean([e for e, _ in found.get((emotion, strength), [])])
+        result[sweep_key(emotion, strength)] = _mean([e for e, _ in found.get((emotion, strength), [])])
     return result
 
 
@@ -352,6 +349,7 @@ def _sync_summary(offsets: Sequence[int], confs: Sequence[float]) -> dict[str, f
 
 
 __all__ = [
+    "EMOTION_SWEEP",
     "IN_SYNC_TOLERANCE",
     "MAX_OFFSET",
     "SILENCE_DB",

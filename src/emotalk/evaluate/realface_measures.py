@@ -16,6 +16,16 @@ from emotalk.spec import DEFAULT_SPEC, AVSpec
 MAX_OFFSET = 15
 IN_SYNC_TOLERANCE = 1  # frames
 SILENCE_DB = 30.0  # a frame is silent when its RMS is this many dB below the clip's 95th percentile frame
+#: Emotion models are also dubbed in these (emotion, strength) asks: the eye region may change only as far as the
+#: emotion and its strength ask (issue #13 item 4); neutral must keep the source's eyes.
+EMOTION_SWEEP = (("happy", 0.5), ("happy", 1.0), ("sad", 1.0))
+
+
+def sweep_key(emotion: str, strength: float) -> str:
+    """The result key of one ask's eye-region SSIM (``eye_ssim_happy_0.5``)."""
+    return f"eye_ssim_{emotion}_{strength:g}"
+
+
 #: face-mesh landmarks: inner lip centres (upper, lower) and mouth corners
 _LIP_IN, _CORNERS = (13, 14), (61, 291)
 

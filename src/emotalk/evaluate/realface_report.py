@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from emotalk.evaluate.realface_measures import IN_SYNC_TOLERANCE
+from emotalk.evaluate.realface_measures import EMOTION_SWEEP, IN_SYNC_TOLERANCE, sweep_key
 
 
 @dataclass
@@ -86,9 +86,9 @@ def render_markdown(res: RealFaceResult) -> str:
             ("lower-face sharpness / source's (Laplacian variance)", f"{v['lower_sharpness_ratio']:.2f}", "source: 1"),
         ]
         rows += [
-            (f"eye-region SSIM, dubbed {k.split('_')[2]} at strength {k.split('_')[3]}", f"{x:.3f}", "neutral: above")
-            for k, x in v.items()
-            if k.startswith("eye_ssim_")
+            (f"eye-region SSIM, dubbed {e} at strength {st:g}", f"{v[sweep_key(e, st)]:.3f}", "neutral: above")
+            for e, st in EMOTION_SWEEP
+            if sweep_key(e, st) in v
         ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if res.others:
