@@ -31,6 +31,12 @@ def fake_state_dict(layout: dict[str, list[int]], scale: float = 1e-3) -> dict[s
     return sd
 
 
+def generator_inputs(B: int, T: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Seeded generator clip inputs: mel windows [B, T, 1, 80, 16] and faces [B, 6, T, 96, 96]."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(B, T, 1, 80, 16, generator=g), torch.rand(B, 6, T, 96, 96, generator=g)
+
+
 def shapes(module: torch.nn.Module) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in module.state_dict().items()}
 

@@ -8,20 +8,15 @@ import torch
 from emotalk.models.blocks import param_count
 from emotalk.models.generator import Generator, emotion_to_vector
 
-from .helpers import PARAM_COUNTS, calibrate_bn, shapes
+from .helpers import PARAM_COUNTS, calibrate_bn, generator_inputs, shapes
 
 W = 0.25  # a small model for behaviour tests; the layout tests use width 1
-
-
-def _inputs(B: int, T: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(B, T, 1, 80, 16, generator=g), torch.rand(B, 6, T, 96, 96, generator=g)
 
 
 @pytest.fixture(scope="module")
 def small() -> Generator:
     torch.manual_seed(0)
-    audio, face = _inputs(4, 3, seed=9)
+    audio, face = generator_inputs(4, 3, seed=9)
     return calibrate_bn(Generator(width=W), audio, face, torch.tensor([0, 2, 3, 5]))
 
 
@@ -35,7 +30,7 @@ def test_reference_layout_and_param_count(layouts, emotion, name):
 
 @pytest.mark.parametrize(("B", "T"), [(1, 1), (2, 3), (1, 5), (2, 7)])
 def test_clip_shapes_any_T(small, B, T):
-    audio, face = _inputs(B, T)
+    audio, face = generator_inputs(B, T)
     with torch.no_grad():
         out = small(audio, face, torch.arange(B) % 6)
     assert out.shape == (B, 3, T, 96, 96)
@@ -45,7 +40,7 @@ def test_clip_shapes_any_T(small, B, T):
 def test_frames_and_clip_paths_agree(small):
     """Folding T into the batch is time-major: frame t of item b is row t·B + b of the 4-D call."""
     B, T = 2, 3
-    audio, face = _inputs(B, T)
+    audio, face = generator_inputs(B, T)
     emotion = torch.rand(B, T, 6)
     with torch.no_grad():
         clip = small(audio, face, emotion)
@@ -64,7 +59,7 @@ def test_frames_and_clip_paths_agree(small):
 
 def test_emotion_broadcast_to_any_T(small):
     B, T = 2, 7  # the reference hard-codes 5
-    audio, face = _inputs(B, T)
+    audio, face = generator_inputs(B, T)
     idx = torch.tensor([1, 4])
     onehot = torch.nn.functional.one_hot(idx, 6).float()
     with torch.no_grad():
@@ -80,7 +75,7 @@ def test_emotion_broadcast_to_any_T(small):
 
 def test_per_frame_emotion_changes_only_its_frame(small):
     B, T = 1, 4
-    audio, face = _inputs(B, T)
+    audio, face = generator_inputs(B, T)
     timeline = torch.zeros(B, T, 6)
     timeline[..., 4] = 1.0  # neutral
     changed = timeline.clone()
@@ -97,7 +92,7 @@ def test_emotion_changes_output(fusion):
     # Wiring only: an untrained generator already passes this. Whether training makes the face *follow* the
     # emotion is tests/lit/test_learning.py (requested-emotion accuracy against the untrained model's).
     torch.manual_seed(1)
-    audio, face = _inputs(4, 2)
+    audio, face = generator_inputs(4, 2)
     gen = calibrate_bn(Generator(width=W, fusion=fusion), audio, face, torch.tensor([0, 1, 2, 3]))
     audio, face = audio[:1], face[:1]
     with torch.no_grad():
@@ -116,7 +111,7 @@ def test_end_fusion_layout():
 
 def test_no_emotion_model_ignores_emotion():
     gen = Generator(emotion=False, width=W).eval()
-    audio, face = _inputs(1, 2)
+    audio, face = generator_inputs(1, 2)
     with torch.no_grad():
         a = gen(audio, face)
         b = gen(audio, face, torch.tensor([3]))
@@ -125,8 +120,8 @@ def test_no_emotion_model_ignores_emotion():
         gen.embed_emotion(torch.tensor([0]))
 
 
-def test_bad_emotion_inputs(small):
-    audio, face = _inputs(2, 3)
+def test_bad_emotiongenerator_inputs(small):
+    audio, face = generator_inputs(2, 3)
     with pytest.raises(ValueError, match="out of range"):
         small(audio, face, torch.tensor([0, -1]))
     with pytest.raises(ValueError, match="needs an emotion"):
@@ -150,7 +145,7 @@ def test_noise_lstm():
     torch.manual_seed(2)
     gen = Generator(width=W, noise="lstm", noise_dim=16)
     assert gen.face_decoder_blocks[1][0].conv_block[0].in_channels == 128 + 128 + 16
-    audio, face = _inputs(4, 3)
+    audio, face = generator_inputs(4, 3)
     calibrate_bn(gen, audio, face, torch.tensor([0, 1, 2, 3]))
     audio, face = audio[:1], face[:1]
     z = torch.randn(1, 3, 16)
@@ -191,7 +186,7 @@ def test_freeze_face_encoder(small):
     assert not any(m.training for m in gen.face_encoder_blocks.modules())
     assert gen.audio_encoder.training
     before = gen.face_encoder_blocks[0][0].conv_block[1].running_mean.clone()
-    audio, face = _inputs(2, 2)
+    audio, face = generator_inputs(2, 2)
     gen(audio, face, torch.tensor([0, 1])).mean().backward()
     torch.testing.assert_close(gen.face_encoder_blocks[0][0].conv_block[1].running_mean, before)
     assert gen.face_encoder_blocks[0][0].conv_block[0].weight.grad is None

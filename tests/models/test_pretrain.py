@@ -9,20 +9,15 @@ from emotalk.errors import ConfigError
 from emotalk.models.generator import Generator
 from emotalk.models.pretrain import warm_start
 
-from .helpers import calibrate_bn
+from .helpers import calibrate_bn, generator_inputs
 
 W = 0.25
-
-
-def _inputs(B: int, T: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(B, T, 1, 80, 16, generator=g), torch.rand(B, 6, T, 96, 96, generator=g)
 
 
 @pytest.fixture(scope="module")
 def base() -> Generator:
     torch.manual_seed(0)
-    audio, face = _inputs(4, 3, seed=9)
+    audio, face = generator_inputs(4, 3, seed=9)
     return calibrate_bn(Generator(width=W, emotion=False), audio, face, None)
 
 
@@ -30,7 +25,7 @@ def base() -> Generator:
 def test_warm_started_generator_is_the_base_at_step_zero(base, fusion, noise):
     torch.manual_seed(1)
     gen = Generator(width=W, emotion=True, fusion=fusion, noise=noise)
-    audio, face = _inputs(2, 3, seed=4)
+    audio, face = generator_inputs(2, 3, seed=4)
     with torch.no_grad():
         cold = gen.eval()(audio, face, torch.tensor([3, 3]))
     report = warm_start(gen, base.state_dict(), "base")
@@ -48,7 +43,7 @@ def test_the_new_inputs_are_trainable_after_a_warm_start(base):
     """Zero weights on the new channels still get gradients, so the emotion input can be learned."""
     gen = Generator(width=W, emotion=True)
     warm_start(gen, base.state_dict())
-    audio, face = _inputs(2, 3, seed=5)
+    audio, face = generator_inputs(2, 3, seed=5)
     gen.train()(audio, face, torch.tensor([0, 4])).mean().backward()
     first = gen.face_decoder_blocks[0][0].conv_block[0].weight  # reads [audio ; emotion]
     assert first.grad[:, first.shape[1] // 2 :].abs().sum() > 0
