@@ -52,6 +52,17 @@ DEFINING: dict[str, set[str]] = {
 CHANCE = 1 / len(EMOTIONS)
 
 
+def tiny_generator_defaults(env: dict[str, str] | os._Environ = os.environ) -> list[str]:
+    """Generator overrides at scale=tiny (before the user's --gen, which win): a quarter-width expert never brings
+    the validation sync loss near the paper's absolute 0.75, so α switches relative to the expert's own loss on the
+    real in-sync windows (issue #12 item 3); and with no VGG19 weights the perceptual rows use the frozen expert's
+    face features, recorded as term/perceptual_kind=expert_features, instead of silently dropping the term."""
+    out = ["loss.sync_threshold_mode=relative"]
+    if not env.get("EMOTALK_VGG19"):
+        out.append("model.perceptual.kind=expert_features")
+    return out
+
+
 def _last_run(exp: str, log_dir: Path) -> Path | None:
     runs = sorted((log_dir / "train" / exp).glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
     return runs[-1] if runs else None
@@ -79,6 +90,7 @@ def run_stage(exp: str, args: argparse.Namespace, log_dir: Path) -> dict:
         *(JUDGE_RECIPES.get(exp, []) if args.scale == "tiny" else []),
         # Generators: validate the untrained model first, the baseline the table prints beside the trained one.
         *([] if exp in JUDGE_RECIPES else ["validate_first=true"]),
+        *([] if exp in JUDGE_RECIPES or args.scale != "tiny" else tiny_generator_defaults()),
         *([] if exp in JUDGE_RECIPES else args.gen),
         *args.overrides,
     ]

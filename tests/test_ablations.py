@@ -93,3 +93,12 @@ def test_reuse_takes_the_last_run_and_gen_overrides_reach_only_generators(ablati
     args.reuse = []  # not asked: the judge trains again and gets no generator override
     ablations.run_stage("syncnet", args, tmp_path)
     assert len(calls) == 2 and "loss.sync_threshold_mode=relative" not in calls[1]
+
+
+def test_tiny_generators_switch_relative_and_name_their_perceptual_term(ablations):
+    assert ablations.tiny_generator_defaults({}) == [
+        "loss.sync_threshold_mode=relative",
+        "model.perceptual.kind=expert_features",
+    ]
+    # with the paper's VGG19 weights given, the paper's perceptual loss stays
+    assert ablations.tiny_generator_defaults({"EMOTALK_VGG19": "/w/vgg19.pth"}) == ["loss.sync_threshold_mode=relative"]
