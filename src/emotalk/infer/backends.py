@@ -42,6 +42,8 @@ from emotalk.models.generator import IMG_SIZE, N_EMOTIONS, Generator
 log = logging.getLogger(__name__)
 
 OPSET = 17
+#: Bumped when the exported graph changes for the same weights (2: no Shape op on the face input, for int8).
+EXPORT_VERSION = 2
 #: Calibration feeds for int8: a callable so that the (slow) capture runs only when the cache has no int8 model.
 Calibration = Callable[[], Iterable[dict[str, np.ndarray]]]
 #: How int8 feeds are captured: (checkpoint, clips) → feeds, `infer.pipeline.capture_calibration` (it dubs the
@@ -135,7 +137,8 @@ def cache_key(checkpoint: Path | str, precision: str, calibration_id: str = "") 
     """What the exported file depends on: the weights, the precision, the exporter and the calibration set."""
     import onnxruntime
 
-    parts = [file_sha256(checkpoint), precision, f"opset{OPSET}", torch.__version__, onnxruntime.__version__]
+    parts = [file_sha256(checkpoint), precision, f"opset{OPSET}", f"export{EXPORT_VERSION}"]
+    parts += [torch.__version__, onnxruntime.__version__]
     if precision == "int8":
         parts.append(calibration_id)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]

@@ -212,7 +212,9 @@ class Generator(nn.Module):
             vec = emotion_to_vector(emotion, N)
             if vec.dim() != 2:
                 raise ValueError(f"emotion for frames must be [N] or [N, 6], got {tuple(emotion.shape)}")
-            emo_f = vec.to(face.dtype).expand(N, N_EMOTIONS)
+            emo_f = vec.to(face.dtype)
+            if emo_f.shape[0] != N:  # one emotion for all frames; an exported graph always gets [N, 6]
+                emo_f = emo_f.expand(N, N_EMOTIONS)
         noise_f = None
         if self.noise_mode == "lstm":
             z = self._noise(noise, (N, self.noise_dim), face)
@@ -247,14 +249,15 @@ class Generator(nn.Module):
             raise ValueError(
                 f"face frames must be 6x{IMG_SIZE}x{IMG_SIZE} (masked target ; reference), got {tuple(face.shape)}"
             )
-        N = face.shape[0]
+        # No shape arithmetic on the inputs below (indexing, view(-1, ...)): in an exported graph a Shape op on the
+        # quantized face input made OpenVINO's int8 output a flat image (experiments/results/backends-20261205-int8.md).
         feats = []
         x = face
         for block in self.face_encoder_blocks:
             x = block(x)
             feats.append(x)
         if noise is not None:  # noise joins the face embedding at the bottleneck
-            feats[-1] = torch.cat([feats[-1], noise.view(N, -1, 1, 1)], dim=1)  # (N, 512 + d, 1, 1)
+            feats[-1] = torch.cat([feats[-1], noise[:, :, None, None]], dim=1)  # (N, 512 + d, 1, 1)
 
         x = self.audio_encoder(audio)  # (N, 512, 1, 1)
         if x.shape[2:] != (1, 1):
@@ -263,11 +266,11 @@ class Generator(nn.Module):
         if emotion is not None:
             emb = self.emotion_encoder(emotion)  # (N, E)
             if self.fusion == "seq":
-                x = torch.cat([x, emb.view(N, -1, 1, 1)], dim=1)  # (N, 512 + E, 1, 1): [audio ; emotion]
+                x = torch.cat([x, emb[:, :, None, None]], dim=1)  # (N, 512 + E, 1, 1): [audio ; emotion]
         for block in self.face_decoder_blocks:
             x = block(x)
             x = torch.cat([x, feats.pop()], dim=1)  # skip from the matching encoder level, deepest first
         if emb is not None and self.fusion == "end":
-            emo_map = self.emotion_map(emb).view(N, 1, IMG_SIZE, IMG_SIZE)  # (N, 1, 96, 96)
+            emo_map = self.emotion_map(emb).view(-1, 1, IMG_SIZE, IMG_SIZE)  # (N, 1, 96, 96)
             x = torch.cat([x, emo_map], dim=1)  # (N, 81, 96, 96)
         return self.output_block(x)
