@@ -8,8 +8,8 @@ from typing import Any
 BACKENDS = ("torch", "onnx", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
 #: `auto`: OpenVINO on CPU (torch on a GPU); int8 when there is a calibration set for the model (`--calibrate`
-#: clips, or the shipped model's GRID training clips) and the model has no emotion input, else bf16 (fp32 on CPUs
-#: without bf16 instructions). int8 erased the requested emotion of EmoGen models (0.30 -> 0.17, chance; bf16 0.30).
+#: clips, or the shipped model's GRID training clips), else bf16 (fp32 on CPUs without bf16 instructions). int8
+#: keeps EmoGen models' requested emotion within 2 % (experiments/results/backends-20261205-int8.md).
 AUTO = "auto"
 
 
@@ -26,6 +26,5 @@ def add_arguments(group: Any, default_backend: str) -> None:
         "--precision",
         default=AUTO,
         choices=(AUTO, *PRECISIONS),
-        help="onnx/openvino precision (auto: int8 when there are calibration clips and no emotion input, else bf16 "
-        "on OpenVINO, fp32)",
+        help="onnx/openvino precision (auto: int8 when there are calibration clips, else bf16 on OpenVINO, fp32)",
     )

@@ -235,7 +235,6 @@ def resolve(
     device: torch.device | str,
     checkpoint: Path | str,
     clips: list[Path] | None,
-    uses_emotion: bool = False,
 ) -> tuple[str, str, list[Path]]:
     """(backend, precision, calibration clips) with `auto` resolved (see AUTO) and the combination checked."""
     on_cpu = torch.device(device).type == "cpu"
@@ -249,8 +248,8 @@ def resolve(
 
         shipped = SHIPPED_GENERATOR.is_file() and Path(checkpoint).resolve() == SHIPPED_GENERATOR.resolve()
         clips = default_calibration_clips() if shipped else []
-    if precision == AUTO:  # int8 only where it keeps what the model does (experiments/results/backends-20261204.md)
-        precision = "int8" if clips and not uses_emotion else ("bf16" if backend == "openvino" else "fp32")
+    if precision == AUTO:  # int8 keeps sync and emotion within 2 % (experiments/results/backends-20261205-int8.md)
+        precision = "int8" if clips else ("bf16" if backend == "openvino" else "fp32")
     check_backend(backend, precision, device)
     if precision == "int8" and not clips:
         raise ConfigError(
@@ -286,18 +285,11 @@ def runtime_for(
 ) -> Any:
     """`with_backend` from user settings: `auto` resolved, int8 calibrated by `capture` on the calibration clips
     (needed only when the int8 model of these clips is not cached yet)."""
-    emotion = bool(getattr(model, "uses_emotion", False))
-    backend, precision, clips = resolve(backend, precision, model.device, model.path, calibration_clips, emotion)
+    backend, precision, clips = resolve(backend, precision, model.device, model.path, calibration_clips)
     if precision != "int8":
         return with_backend(model, backend, precision, workers=workers, threads=threads)
     from emotalk.infer.quantize import calibration_id
 
-    if emotion:
-        log.warning(
-            "int8 on an emotion model: on two small EmoGen models int8 erased most of the requested emotion "
-            "(accuracy 0.83 -> 0.40 and 0.30 -> 0.17, chance; bf16 kept it; experiments/results/backends-20261204.md); "
-            "check yours, or use --precision bf16"
-        )
     return with_backend(
         model,
         backend,
