@@ -4,6 +4,7 @@ shipped model with held-out clips; impossible settings are refused with the fix.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,24 @@ def test_export_is_cached_by_checkpoint_content(tmp_path: Path, monkeypatch: pyt
 def test_impossible_settings_are_refused_with_the_fix(backend: str, precision: str, fix: str) -> None:
     with pytest.raises(ConfigError, match=fix):
         backends.check_backend(backend, precision, "cpu")
+
+
+def test_gpu_torch_path_runs_bf16_under_autocast(tiny_ckpt: Path) -> None:
+    """On a GPU the generator stays on torch, in bf16 autocast where the card has it (auto); on CPU torch bf16 is
+    refused with the fix (OpenVINO). The wrapper itself is checked on CPU autocast: bf16 output near fp32's."""
+    with pytest.raises(ConfigError, match="--backend openvino"):
+        backends.check_backend("torch", "bf16", "cpu")
+    backends.check_backend("torch", "bf16", "cuda")  # allowed
+    model = load_generator(tiny_ckpt, "cpu")
+    net = backends.AutocastNet(model.net)
+    feeds = {k: torch.from_numpy(v) for k, v in backends.example_inputs(model.net, n=4, seed=3).items()}
+    with torch.inference_mode():
+        ref = model.net(feeds["audio"], feeds["face"], feeds["emotion"])
+        out = net(feeds["audio"], feeds["face"], feeds["emotion"])
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    as_u8 = [np.round(x.numpy() * 255).clip(0, 255) for x in (out, ref)]
+    assert float((out - ref).abs().max()) > 0 and psnr(*as_u8) >= 30  # really bf16 (not equal), and close
+    assert backends.runtime_name(replace(model, net=net)) == "torch bf16"
 
 
 def test_int8_without_calibration_clips_says_how_to_calibrate(tiny_ckpt: Path) -> None:

@@ -240,8 +240,8 @@ def resolve(
     on_cpu = torch.device(device).type == "cpu"
     if backend == AUTO:
         backend = "openvino" if on_cpu else "torch"
-    if precision == AUTO and backend == "torch":
-        precision = "fp32"
+    if precision == AUTO and backend == "torch":  # a GPU: bf16 autocast where the card has bf16 (Ampere on)
+        precision = "bf16" if not on_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
     clips = list(clips or [])
     if precision in (AUTO, "int8") and not clips:
         from emotalk.infer.model import SHIPPED_GENERATOR, default_calibration_clips
@@ -265,8 +265,12 @@ def check_backend(backend: str, precision: str, device: torch.device | str) -> N
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if backend == "torch" and precision != "fp32":
-        raise ConfigError(f"--precision {precision} needs --backend openvino (or onnx for int8); torch runs fp32")
+    on_gpu = torch.device(device).type == "cuda"
+    if backend == "torch" and (precision == "int8" or (precision == "bf16" and not on_gpu)):
+        raise ConfigError(
+            f"--precision {precision} on CPU needs --backend openvino (or onnx for int8); torch runs fp32 on CPU "
+            "and fp32 or bf16 on a GPU"
+        )
     if backend == "onnx" and precision == "bf16":
         raise ConfigError("bf16 runs on --backend openvino; ONNX Runtime's CPU provider has fp32 and int8")
     if backend != "torch" and torch.device(device).type != "cpu":
@@ -311,10 +315,28 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+class AutocastNet:
+    """The eager net under bf16 autocast (a GPU's torch path, issue #15 item 5): convolutions in bf16, the output
+    back in fp32, the rest of the pipeline unchanged."""
+
+    backend, precision = "torch", "bf16"
+
+    def __init__(self, net: Generator) -> None:
+        self.net = net
+        self.use_emotion, self.noise_dim, self.config = net.use_emotion, net.noise_dim, dict(net.config)
+        self.device_type = next(net.parameters()).device.type
+
+    def __call__(
+        self, audio: Tensor, face: Tensor, emotion: Tensor | None = None, noise: Tensor | None = None
+    ) -> Tensor:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            return self.net(audio, face, emotion, noise).float()
+
+
 def runtime_name(model: Any) -> str:
-    """ "openvino int8", "onnx fp32", "torch fp32": what runs a loaded generator."""
+    """ "openvino int8", "onnx fp32", "torch bf16", "torch fp32": what runs a loaded generator."""
     net = model.net
-    return f"{net.backend} {net.precision}" if isinstance(net, RuntimeNet) else "torch fp32"
+    return f"{net.backend} {net.precision}" if isinstance(net, RuntimeNet | AutocastNet) else "torch fp32"
 
 
 def with_backend(
@@ -327,10 +349,11 @@ def with_backend(
     calibration: Calibration | None = None,
     calibration_id: str = "",
 ) -> Any:
-    """`model` (a `LoadedGenerator`) running on `backend` in `precision`; the torch fp32 model is returned as is."""
+    """`model` (a `LoadedGenerator`) running on `backend` in `precision`; the torch fp32 model is returned as is,
+    torch bf16 (GPU only) under autocast."""
     check_backend(backend, precision, model.device)
     if backend == "torch":
-        return model
+        return replace(model, net=AutocastNet(model.net)) if precision == "bf16" else model
     net: Generator = model.net
     path = exported_model(net, model.path, precision == "int8", calibration, calibration_id)
     t0 = time.perf_counter()
