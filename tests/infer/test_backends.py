@@ -4,6 +4,7 @@ shipped model with held-out clips; impossible settings are refused with the fix.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from pathlib import Path
 
@@ -152,6 +153,30 @@ def test_gpu_torch_path_runs_bf16_under_autocast(tiny_ckpt: Path) -> None:
     as_u8 = [np.round(x.numpy() * 255).clip(0, 255) for x in (out, ref)]
     assert float((out - ref).abs().max()) > 0 and psnr(*as_u8) >= 30  # really bf16 (not equal), and close
     assert backends.runtime_name(replace(model, net=net)) == "torch bf16"
+
+
+def test_compile_wraps_the_torch_net_and_is_refused_elsewhere(tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    monkeypatch.setattr(torch, "compile", lambda net: calls.append(net) or copy.deepcopy(net))
+    model = load_generator(tiny_ckpt, "cpu")
+    fast = backends.runtime_for(model, "torch", "fp32", compile_net=True)
+    assert calls == [model.net] and backends.runtime_name(fast) == "torch fp32 compiled"
+    with pytest.raises(ConfigError, match="--compile is for --backend torch"):
+        backends.runtime_for(model, "openvino", "bf16", compile_net=True)
+    assert backends.runtime_name(backends.runtime_for(model, "torch", "fp32")) == "torch fp32"
+
+
+@pytest.mark.slow
+def test_compiled_generator_dubs_like_the_eager_one(tiny_ckpt: Path) -> None:
+    """The real torch.compile (inductor) on CPU: about a minute of compilation for the tiny net."""
+    model = load_generator(tiny_ckpt, "cpu")
+    fast = backends.with_backend(model, "torch", "fp32", compile_net=True)
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (4, 96, 96, 3), dtype=np.uint8)
+    mels = rng.standard_normal((4, 80, 16), dtype=np.float32)
+    emotions = np.eye(6, dtype=np.float32)[:4]
+    diff = np.abs(model(crops, mels, emotions).astype(int) - fast(crops, mels, emotions).astype(int))
+    assert diff.max() <= 2
 
 
 def test_int8_without_calibration_clips_says_how_to_calibrate(tiny_ckpt: Path) -> None:

@@ -26,5 +26,12 @@ def add_arguments(group: Any, default_backend: str) -> None:
         "--precision",
         default=AUTO,
         choices=(AUTO, *PRECISIONS),
-        help="onnx/openvino precision (auto: int8 when there are calibration clips, else bf16 on OpenVINO, fp32)",
+        help="onnx/openvino precision (auto: int8 when there are calibration clips, else bf16 on OpenVINO, fp32; "
+        "on a GPU, torch in bf16 where the card has it)",
+    )
+    group.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the generator (--backend torch, meant for GPUs: the first batches wait for the "
+        "compilation)",
     )

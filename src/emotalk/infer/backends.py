@@ -286,12 +286,15 @@ def runtime_for(
     threads: int = 1,
     calibration_clips: list[Path] | None = None,
     capture: Capture | None = None,
+    compile_net: bool = False,
 ) -> Any:
     """`with_backend` from user settings: `auto` resolved, int8 calibrated by `capture` on the calibration clips
-    (needed only when the int8 model of these clips is not cached yet)."""
+    (needed only when the int8 model of these clips is not cached yet); `compile_net`: torch.compile (torch only)."""
     backend, precision, clips = resolve(backend, precision, model.device, model.path, calibration_clips)
+    if compile_net and backend != "torch":
+        raise ConfigError(f"--compile is for --backend torch (a GPU's path), not {backend}")
     if precision != "int8":
-        return with_backend(model, backend, precision, workers=workers, threads=threads)
+        return with_backend(model, backend, precision, workers=workers, threads=threads, compile_net=compile_net)
     from emotalk.infer.quantize import calibration_id
 
     return with_backend(
@@ -333,10 +336,22 @@ class AutocastNet:
             return self.net(audio, face, emotion, noise).float()
 
 
+def compiled(net: Any) -> Any:
+    """`net` (a Generator or an AutocastNet around one) with its Generator torch.compile'd, marked as such."""
+    if isinstance(net, AutocastNet):
+        net.net = torch.compile(net.net)
+        net.compiled = True
+        return net
+    out = torch.compile(net)
+    out.compiled = True  # type: ignore[attr-defined]
+    return out
+
+
 def runtime_name(model: Any) -> str:
-    """ "openvino int8", "onnx fp32", "torch bf16", "torch fp32": what runs a loaded generator."""
+    """ "openvino int8", "onnx fp32", "torch bf16", "torch fp32 compiled": what runs a loaded generator."""
     net = model.net
-    return f"{net.backend} {net.precision}" if isinstance(net, RuntimeNet | AutocastNet) else "torch fp32"
+    name = f"{net.backend} {net.precision}" if isinstance(net, RuntimeNet | AutocastNet) else "torch fp32"
+    return name + (" compiled" if getattr(net, "compiled", False) else "")
 
 
 def with_backend(
@@ -348,12 +363,16 @@ def with_backend(
     threads: int = 1,
     calibration: Calibration | None = None,
     calibration_id: str = "",
+    compile_net: bool = False,
 ) -> Any:
     """`model` (a `LoadedGenerator`) running on `backend` in `precision`; the torch fp32 model is returned as is,
     torch bf16 (GPU only) under autocast."""
     check_backend(backend, precision, model.device)
     if backend == "torch":
-        return replace(model, net=AutocastNet(model.net)) if precision == "bf16" else model
+        net = AutocastNet(model.net) if precision == "bf16" else model.net
+        if compile_net:
+            net = compiled(net)
+        return model if net is model.net else replace(model, net=net)
     net: Generator = model.net
     path = exported_model(net, model.path, precision == "int8", calibration, calibration_id)
     t0 = time.perf_counter()

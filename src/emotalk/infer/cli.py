@@ -165,6 +165,7 @@ def _dubber(args: argparse.Namespace) -> Any:
         backend=args.backend,
         precision=args.precision,
         calibration_clips=args.calibrate,
+        compile_net=args.compile,
     )
     print(f"model: {args.checkpoint} ({source})")  # stdout: stderr is kept for errors and warnings
     return dubber

@@ -105,6 +105,7 @@ class Dubber:
         backend: str = "torch",
         precision: str = "auto",
         calibration_clips: list[Path] | None = None,
+        compile_net: bool = False,
     ) -> None:
         if batch_size is not None and int(batch_size) < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
@@ -136,7 +137,7 @@ class Dubber:
 
         self.model = runtime_for(
             self.model, backend, precision, workers=self.workers, threads=self.threads,
-            calibration_clips=calibration_clips, capture=capture_calibration,
+            calibration_clips=calibration_clips, capture=capture_calibration, compile_net=compile_net,
         )  # fmt: skip
         if isinstance(self.model.net, RuntimeNet):
             release_memory()

@@ -69,6 +69,7 @@ class Settings:
     batch_size: int | None = None
     backend: str = "torch"  # generator runtime on CPU (`emotalk serve` defaults to auto: the fastest)
     precision: str = "auto"
+    compile_net: bool = False  # torch.compile the generator on torch workers (GPUs)
 
 
 def default_checkpoint(explicit: Path | str | None = None) -> tuple[Path | None, str]:
@@ -227,7 +228,7 @@ def _runner_and_manager(s: Settings, runner: Runner | None) -> tuple[Runner, Job
         devices = resolve_devices(s.device) if s.checkpoint else ["cpu"]
         runner = DubRunner(
             s.checkpoint, source=s.checkpoint_source, devices=devices, batch_size=s.batch_size,
-            backend=s.backend, precision=s.precision,
+            backend=s.backend, precision=s.precision, compile_net=s.compile_net,
         )  # fmt: skip
         workers = s.workers or len(devices)
     else:

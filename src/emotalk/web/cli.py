@@ -79,6 +79,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         batch_size=args.batch_size,
         backend=args.backend,
         precision=args.precision,
+        compile_net=args.compile,
     )
 
 

@@ -35,9 +35,10 @@ class DubRunner:
         batch_size: int | None = None,
         backend: str = "torch",
         precision: str = "auto",
+        compile_net: bool = False,
     ) -> None:
         self.checkpoint = Path(checkpoint) if checkpoint else None
-        self.backend, self.precision = backend, precision
+        self.backend, self.precision, self.compile_net = backend, precision, compile_net
         self.source = source
         self.devices = devices or ["cpu"]
         self.batch_size = batch_size
@@ -69,10 +70,13 @@ class DubRunner:
             from emotalk.infer.pipeline import Dubber
 
             for dev in dict.fromkeys(self.devices):
-                backend = self.backend if dev == "cpu" else "torch"  # a GPU stays on PyTorch
+                on_cpu = dev == "cpu"
+                backend = self.backend if on_cpu else "torch"  # a GPU stays on PyTorch (fp32 or bf16, not int8)
+                precision = self.precision if on_cpu or self.precision != "int8" else "auto"
                 dubber = Dubber(
-                    self.checkpoint, device=dev, batch_size=self.batch_size, backend=backend, precision=self.precision
-                )
+                    self.checkpoint, device=dev, batch_size=self.batch_size, backend=backend, precision=precision,
+                    compile_net=self.compile_net and backend == "torch",
+                )  # fmt: skip
                 dubber.detector()  # mediapipe's start-up, once, before the first job
                 self._dubbers[dev] = dubber
                 self.generator = dubber.model.source
