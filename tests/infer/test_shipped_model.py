@@ -3,6 +3,7 @@ draws the mouth of a held-out GRID sentence from that sentence's own audio bette
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,9 @@ def test_infer_without_checkpoint_uses_and_names_the_shipped_model(tmp_path: Pat
     assert out.stat().st_size > 10_000 and png.stat().st_size > 10_000
 
 
+@functools.cache
 def _example_crops(name: str) -> np.ndarray:
+    """Face crops of an example clip, detected once per session (several tests read the same clip)."""
     from emotalk.video.crop import crop_face, pad_box
     from emotalk.video.decode import read_frames
     from emotalk.video.faces import FaceDetector, smooth_boxes

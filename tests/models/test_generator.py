@@ -120,7 +120,7 @@ def test_no_emotion_model_ignores_emotion():
         gen.embed_emotion(torch.tensor([0]))
 
 
-def test_bad_emotiongenerator_inputs(small):
+def test_bad_emotion_inputs(small):
     audio, face = generator_inputs(2, 3)
     with pytest.raises(ValueError, match="out of range"):
         small(audio, face, torch.tensor([0, -1]))

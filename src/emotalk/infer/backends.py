@@ -265,15 +265,15 @@ def check_backend(backend: str, precision: str, device: torch.device | str) -> N
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    on_gpu = torch.device(device).type == "cuda"
-    if backend == "torch" and (precision == "int8" or (precision == "bf16" and not on_gpu)):
+    kind = torch.device(device).type
+    if backend == "torch" and (precision == "int8" or (precision == "bf16" and kind != "cuda")):
         raise ConfigError(
             f"--precision {precision} on CPU needs --backend openvino (or onnx for int8); torch runs fp32 on CPU "
             "and fp32 or bf16 on a GPU"
         )
     if backend == "onnx" and precision == "bf16":
         raise ConfigError("bf16 runs on --backend openvino; ONNX Runtime's CPU provider has fp32 and int8")
-    if backend != "torch" and torch.device(device).type != "cpu":
+    if backend != "torch" and kind != "cpu":
         raise ConfigError(f"--backend {backend} is for CPU; on a GPU use --backend torch")
 
 
@@ -291,8 +291,6 @@ def runtime_for(
     """`with_backend` from user settings: `auto` resolved, int8 calibrated by `capture` on the calibration clips
     (needed only when the int8 model of these clips is not cached yet); `compile_net`: torch.compile (torch only)."""
     backend, precision, clips = resolve(backend, precision, model.device, model.path, calibration_clips)
-    if compile_net and backend != "torch":
-        raise ConfigError(f"--compile is for --backend torch (a GPU's path), not {backend}")
     if precision != "int8":
         return with_backend(model, backend, precision, workers=workers, threads=threads, compile_net=compile_net)
     from emotalk.infer.quantize import calibration_id
@@ -305,6 +303,7 @@ def runtime_for(
         threads=threads,
         calibration=(lambda: capture(model.path, clips)) if capture else None,
         calibration_id=calibration_id(clips),
+        compile_net=compile_net,
     )
 
 
@@ -336,17 +335,6 @@ class AutocastNet:
             return self.net(audio, face, emotion, noise).float()
 
 
-def compiled(net: Any) -> Any:
-    """`net` (a Generator or an AutocastNet around one) with its Generator torch.compile'd, marked as such."""
-    if isinstance(net, AutocastNet):
-        net.net = torch.compile(net.net)
-        net.compiled = True
-        return net
-    out = torch.compile(net)
-    out.compiled = True  # type: ignore[attr-defined]
-    return out
-
-
 def runtime_name(model: Any) -> str:
     """ "openvino int8", "onnx fp32", "torch bf16", "torch fp32 compiled": what runs a loaded generator."""
     net = model.net
@@ -368,10 +356,14 @@ def with_backend(
     """`model` (a `LoadedGenerator`) running on `backend` in `precision`; the torch fp32 model is returned as is,
     torch bf16 (GPU only) under autocast."""
     check_backend(backend, precision, model.device)
+    if compile_net and backend != "torch":
+        raise ConfigError(f"--compile is for --backend torch (a GPU's path), not {backend}")
     if backend == "torch":
-        net = AutocastNet(model.net) if precision == "bf16" else model.net
+        net = torch.compile(model.net) if compile_net else model.net
+        if precision == "bf16":
+            net = AutocastNet(net)
         if compile_net:
-            net = compiled(net)
+            net.compiled = True  # runtime_name says so
         return model if net is model.net else replace(model, net=net)
     net: Generator = model.net
     path = exported_model(net, model.path, precision == "int8", calibration, calibration_id)
