@@ -211,6 +211,26 @@ def test_record_with_camera_and_microphone(browser: Any, server: ServerProcess) 
     page.context.close()
 
 
+def test_sync_waits_for_the_server_status(browser: Any, server: ServerProcess) -> None:
+    """Until the server has said whether a model is loaded, Sync Input stays off and no limits are shown."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    held: list[Any] = []
+    page.route("**/api/health", lambda route: held.append(route))
+    page.goto(server.url)
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert held, "the page never asked for /api/health"
+    assert page.get_by_role("button", name="Sync Input").is_disabled()
+    assert page.locator("#limits").inner_text() == ""
+    held[0].continue_()
+    page.wait_for_function("() => !document.getElementById('sync').disabled")
+    assert "Limits: uploads up to" in page.locator("#limits").inner_text()
+    ctx.close()
+
+
 def test_page_without_model(browser: Any, tmp_path: Path) -> None:
     with ServerProcess(["--data-dir", "web"], cwd=tmp_path, env={"EMOTALK_CHECKPOINT": "none"}) as s:
         page = page_for(browser, s.url)

@@ -110,6 +110,7 @@
       els.sync.disabled = true;
     } else if (m.state === "loading" || m.state === "not loaded") {
       showBanner("The model is loading; jobs sent now wait until it is ready.", false);
+      els.sync.disabled = false;
       setTimeout(loadHealth, 2000);
     } else {
       els.banner.hidden = true;
