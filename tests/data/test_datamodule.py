@@ -18,6 +18,7 @@ from emotalk.data.batch import ClipBatch, GeneratorBatch, SyncBatch
 from emotalk.data.clips import ClipMeta
 from emotalk.data.datamodule import TalkingFaceDataModule
 from emotalk.data.splits import SPLITS, SplitConfig, actor_hash_unit, assign_splits, split_of
+from emotalk.data.voice_augment import VoiceAugment
 from emotalk.errors import ConfigError, EmotalkError
 from emotalk.spec import DEFAULT_SPEC
 
@@ -120,6 +121,16 @@ def test_hydra_instantiates_the_generator_datamodule_with_the_documented_batches
         assert b.emotion.dtype == b.level.dtype == torch.long
         assert ((b.emotion >= 0) & (b.emotion < 6)).all() and ((b.level >= 0) & (b.level < 4)).all()
     assert make_dm(root).augment is None  # no augment group composed: no augmentation
+
+
+def test_voice_augment_from_the_config_reaches_the_training_windows_only(fake_crema):
+    root, _ = fake_crema
+    dm = make_dm(root, "data.voice_augment={p: 1, max_warp: 1.1, gain_db: 3}", "data.samples_per_epoch=8")
+    dm.setup("fit")
+    assert dm.datasets["train"].voice_augment == VoiceAugment(p=1.0, max_warp=1.1, gain_db=3.0)
+    assert dm.datasets["val"].voice_augment is None and dm.datasets["test"].voice_augment is None
+    assert dm.hparams["voice_augment"] == {"p": 1.0, "max_warp": 1.1, "gain_db": 3.0}
+    assert make_dm(root).voice_augment is None  # the paper: off
 
 
 def test_syncnet_and_emotion_modes_serve_their_batches(fake_crema):

@@ -24,6 +24,7 @@ from typing_extensions import override
 from emotalk.data.augment import FrameAugment, build_augment
 from emotalk.data.clips import CLIPS_DIR, MANIFEST, ClipMeta, read_manifest
 from emotalk.data.splits import SPLITS, SplitConfig, assign_splits
+from emotalk.data.voice_augment import VoiceAugment
 from emotalk.data.windows import MASK_MODES, MODES, ClipWindows, WindowDataset, WindowLoader, build_index
 from emotalk.errors import ConfigError, EmotalkError
 from emotalk.spec import DEFAULT_SPEC, EMOTIONS, AVSpec
@@ -86,6 +87,8 @@ class TalkingFaceDataModule(L.LightningDataModule):
             folders, each clip equally likely within its side); evaluation plans cover every folder's clips.
         unlabelled_emotion: the emotion given to clips without a label (GRID's read speech: "neutral"), so an
             emotion model can train on them; None keeps them unlabelled (-1).
+        voice_augment: generator, training loader: other voices for the generator's audio input (p, max_warp,
+            gain_db; data/voice_augment.py), for a corpus with few speakers; None: off (the paper).
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class TalkingFaceDataModule(L.LightningDataModule):
         mix_roots: Sequence[str | Path] = (),
         mix_ratio: float = 0.5,
         unlabelled_emotion: str | None = None,
+        voice_augment: VoiceAugment | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 < float(mix_ratio) <= 1.0:
@@ -132,6 +136,7 @@ class TalkingFaceDataModule(L.LightningDataModule):
         self.mode, self.mask_mode = mode, mask_mode
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
         self.augment = build_augment(augment)
+        self.voice_augment = VoiceAugment.from_any(voice_augment)
         self.split_cfg = SplitConfig.from_any(split)
         self.samples_per_epoch, self.val_windows_per_clip = int(samples_per_epoch), int(val_windows_per_clip)
         self.val_samples = None if val_samples is None else int(val_samples)
@@ -142,8 +147,9 @@ class TalkingFaceDataModule(L.LightningDataModule):
             self.spec = spec or DEFAULT_SPEC
         else:
             self.spec = AVSpec.from_dict(dict(spec))
-        self.save_hyperparameters(ignore=["augment", "split", "spec"])
+        self.save_hyperparameters(ignore=["augment", "split", "spec", "voice_augment"])
         self.hparams["augment"] = None if self.augment is None else dict(self.augment.config)
+        self.hparams["voice_augment"] = None if self.voice_augment is None else self.voice_augment.config
         self.hparams["split"] = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.split_cfg).items()}
         self.metas: list[ClipMeta] = []
         self.split_index: dict[str, list[int]] = {}
@@ -194,6 +200,7 @@ class TalkingFaceDataModule(L.LightningDataModule):
                 name=s,
                 reference_other_clip=self.reference_other_clip,
                 clip_weights=weights,
+                voice_augment=self.voice_augment if train else None,
             )
         log.info(
             "data %s (%s): %s",

@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from emotalk.data.batch import ClipBatch, GeneratorBatch, SyncBatch
 from emotalk.data.clips import ClipMeta, clip_dir
+from emotalk.data.voice_augment import VoiceAugment
 from emotalk.errors import ConfigError
 from emotalk.spec import DEFAULT_SPEC, EMOTIONS, LEVELS, AVSpec
 
@@ -141,6 +142,8 @@ class WindowDataset(Dataset):
         neg_min_offset: syncnet: off-sync video starts are at least this many frames away (default T).
         cache_size: clips whose memory maps and mels each worker keeps open (each map holds a file descriptor).
         clip_weights: training: relative probability of drawing each clip (None: uniform), e.g. a data set mixture.
+        voice_augment: generator: other voices for the generator's per-frame mels (data/voice_augment.py); the
+            expert's sync window keeps the real audio. Training only.
     """
 
     def __init__(
@@ -161,6 +164,7 @@ class WindowDataset(Dataset):
         name: str = "",
         reference_other_clip: float = 0.0,
         clip_weights: Sequence[float] | None = None,
+        voice_augment: VoiceAugment | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown data mode {mode!r}; use one of {', '.join(MODES)}")
@@ -180,6 +184,7 @@ class WindowDataset(Dataset):
             if len(w) and w.sum() > 0:
                 self.p_clip = w / w.sum()
         self.reference_other_clip = float(reference_other_clip)
+        self.voice_augment = voice_augment if train else None
         # Other clips of the same actor (any emotion): the counterfactual reference (see _aux).
         by_actor: dict[str, list[int]] = {}
         for i, c in enumerate(self.clips):
@@ -334,10 +339,13 @@ class WindowDataset(Dataset):
             both = self._augment(np.concatenate([faces[f : f + T], ref_faces[ref_start : ref_start + T]]))
             mel = self._mel(c)
             cols = frame_mel_starts(f, self.spec, clip.meta.fps)[:, None] + np.arange(self.spec.mel_step)
+            indiv = np.ascontiguousarray(mel[:, cols].transpose(1, 0, 2))  # (M, T, S) -> (T, M, S)
+            if self.voice_augment is not None:
+                indiv = self.voice_augment(indiv, self._generator(), self.spec)
             item |= {
                 "target": both[:T],
                 "reference": both[T:],
-                "indiv_mels": np.ascontiguousarray(mel[:, cols].transpose(1, 0, 2)),  # (M, T, S) -> (T, M, S)
+                "indiv_mels": indiv,
                 "mel": self._mel_window(mel, f, clip),
                 "ref_start": aux,
             }
