@@ -13,6 +13,7 @@ from emotalk.evaluate.realface import (
     RealFaceResult,
     SyncJudge,
     leakage_ratio,
+    loudness_following,
     offset_and_confidence,
     pingpong,
     render_markdown,
@@ -78,6 +79,17 @@ def test_silence_and_leakage() -> None:
     assert np.isnan(leakage_ratio(opening, np.zeros(7, bool)))
 
 
+def test_loudness_following_sees_a_mouth_that_trails_its_sound(rng: np.random.Generator) -> None:
+    loud = rng.uniform(-60, -20, 80)
+    trailing = np.roll((loud + 60) / 100, 1)  # the mouth opens one frame after the sound
+    assert loudness_following(trailing, loud) > 0.95
+    assert loudness_following(np.roll(trailing, 4), loud) < 0.5  # beyond the lags searched: unrelated noise
+    assert abs(loudness_following(rng.uniform(0, 0.4, 80), loud)) < 0.4
+    trailing[::3] = np.nan  # frames without a face mesh are left out
+    assert loudness_following(trailing, loud) > 0.9
+    assert np.isnan(loudness_following(np.full(80, 0.2), loud)) and np.isnan(loudness_following(trailing[:9], loud[:9]))
+
+
 def test_mouth_meter_sees_an_open_and_a_closed_real_mouth(tmp_path: Path, datasets: Path, missing_resource) -> None:
     """On real GRID crops: the widest-open frame of a spoken word measures more than a closed frame in silence."""
     grid = datasets / "grid"
@@ -117,6 +129,12 @@ def test_markdown_names_the_baselines() -> None:
     res.video = {"eye_ssim": 0.99, "lower_sharpness_ratio": 0.5, "n_videos": 2, "eye_ssim_happy_0.5": 0.93}
     md = render_markdown(res)
     assert "copy 0.600" in md and "90% of 3" in md and "95% of real" in md and "0.30" in md
+    assert "floor" not in md  # a record from before the context rows still renders
+    res.dubbing |= {"floor_conf_mean": 0.05, "floor_vs_real": 0.24, "grid_speech_in_sync_fraction": 1.0,
+                    "grid_speech_conf_mean": 0.18, "grid_speech_conf_vs_real": 0.86}  # fmt: skip
+    res.leakage |= {"dub_follow_r": 0.44, "grid_dub_follow_r": 0.65, "real_follow_r": 0.62}
+    md = render_markdown(res)
+    assert "0.050 (24% of real)" in md and "100% in sync, 0.180 (86% of real)" in md and "0.44 / 0.65" in md
     assert "dubbed happy at strength 0.5 | 0.930" in md and "sad" not in md  # only the asks that were measured
 
 

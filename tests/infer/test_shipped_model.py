@@ -101,3 +101,26 @@ def test_shipped_expert_finds_the_offset_of_a_held_out_real_clip(shift: int) -> 
     moved = np.concatenate([pad, wav])[: len(wav)] if shift >= 0 else np.concatenate([wav[k:], pad])
     offset, confidence = offset_and_confidence(judge.curve(crops, mel_windows(moved, len(crops), 25.0)))
     assert abs(offset - shift) <= 1 and confidence > 0.05, (offset, confidence)
+
+
+def test_protocol_context_rows_on_a_held_out_real_clip(media: Path) -> None:
+    """One row of `emotalk evaluate --dataset grid` with the shipped model and judge on a held-out example
+    sentence: the judge's floor (the real frames against speech they do not say) sits well below the clip's own
+    confidence, the dub with another GRID sentence is found in sync, and the real mouth follows its loudness."""
+    from emotalk.audio.load import load_audio
+    from emotalk.evaluate.realface import _clip_row
+    from emotalk.evaluate.realface_measures import FaceClip, MouthMeter, SyncJudge, speech_chunks
+
+    judge = SyncJudge(load_net(SHIPPED_EXPERT, "syncnet", "expert SyncNet", "syncnet_grid"))
+    clip, other = (
+        FaceClip(n, "s1", _example_crops(f"grid_s1_{n}.mp4"), load_audio(EXAMPLES / f"grid_s1_{n}.mp4"), 25.0)
+        for n in ("bbwg1s", "bgit7a")
+    )
+    chunk = speech_chunks([media / "audio" / "hdtf_RD_Radio31_000.wav"])[0]
+    meter = MouthMeter()
+    row = _clip_row(load_generator(SHIPPED_GENERATOR), judge, meter, clip, other, chunk, leakage=True)
+    meter.close()
+    assert all(np.isfinite(v) for k, v in row.items() if k not in ("clip", "speech", "real_leakage")), row
+    assert row["real_conf"] > row["floor_conf"] + 0.1, row
+    assert abs(row["grid_dub_offset"]) <= 1 and row["grid_dub_conf"] > row["floor_conf"], row
+    assert row["real_follow_r"] > 0.3, row

@@ -47,6 +47,7 @@ from emotalk.evaluate.realface_measures import (
     SyncJudge,
     frame_loudness,
     leakage_ratio,
+    loudness_following,
     mel_windows,
     offset_and_confidence,
     pingpong,
@@ -240,7 +241,11 @@ def _clip_row(
     leakage: bool,
 ) -> dict[str, Any]:
     """Parts 1-3 on one held-out clip: reenacted from `other`'s frames, the real clip's own sync, dubbed with the
-    speech `chunk`, and (with `leakage`) the dub's and the real clip's mouth opening in silence over speech."""
+    speech `chunk`, and (with `leakage`) the dub's and the real clip's mouth opening in silence over speech.
+
+    Two readings put the dub's confidence in context: the judge's floor (the real frames against the same speech,
+    which they do not say) and the dub with `other`'s GRID speech (the voice both the generator and the judge
+    learned). With `leakage`, the mouth's loudness-following r, a judge-free measure that works for any voice."""
     from emotalk.evaluate.image_metrics import frame_ssim_psnr
 
     fake = reenact(model, clip, other)
@@ -252,6 +257,10 @@ def _clip_row(
     name, wav = chunk
     dubbed, mels = dub(model, clip, wav)
     d_off, d_conf = offset_and_confidence(judge.curve(dubbed, mels))
+    still = clip.faces[pingpong(len(clip.faces), len(dubbed))]
+    _, floor_conf = offset_and_confidence(judge.curve(still, mels))
+    grid_dub, grid_mels = dub(model, clip, other.wav)
+    g_off, g_conf = offset_and_confidence(judge.curve(grid_dub, grid_mels))
     row: dict[str, Any] = {
         "clip": clip.clip_id,
         "speech": name,
@@ -263,15 +272,25 @@ def _clip_row(
         "real_conf": conf,
         "dub_offset": d_off,
         "dub_conf": d_conf,
+        "floor_conf": floor_conf,
+        "grid_dub_offset": g_off,
+        "grid_dub_conf": g_conf,
     }
     if leakage:
-        silent = silent_frames(frame_loudness(wav, len(dubbed), clip.fps))
-        row["dub_leakage"] = leakage_ratio(meter(dubbed), silent)
+        loud = frame_loudness(wav, len(dubbed), clip.fps)
+        opening = meter(dubbed)
+        row["dub_leakage"] = leakage_ratio(opening, silent_frames(loud))
+        row["dub_follow_r"] = loudness_following(opening, loud)
+        row["grid_dub_follow_r"] = loudness_following(
+            meter(grid_dub), frame_loudness(other.wav, len(grid_dub), clip.fps)
+        )
+        real_opening = meter(clip.faces)
+        row["real_follow_r"] = loudness_following(real_opening, frame_loudness(clip.wav, len(clip.faces), clip.fps))
         if clip.silences:
             real_silent = np.zeros(len(clip.faces), bool)
             for a, b in clip.silences:
                 real_silent[a:b] = True
-            row["real_leakage"] = leakage_ratio(meter(clip.faces), real_silent)
+            row["real_leakage"] = leakage_ratio(real_opening, real_silent)
     return row
 
 
@@ -290,12 +309,25 @@ def _summarise_held_out(res: RealFaceResult) -> None:
     }
     res.real = _sync_summary(col("real_offset"), col("real_conf"))
     res.dubbing = _sync_summary(col("dub_offset"), col("dub_conf"))
-    res.dubbing["conf_vs_real"] = res.dubbing["conf_mean"] / res.real["conf_mean"] if res.real["conf_mean"] else 0.0
+    real_conf = res.real["conf_mean"]
+
+    def share(x: float) -> float:
+        return x / real_conf if real_conf else 0.0
+
+    res.dubbing["conf_vs_real"] = share(res.dubbing["conf_mean"])
+    res.dubbing["floor_conf_mean"] = _mean(col("floor_conf"))
+    res.dubbing["floor_vs_real"] = share(res.dubbing["floor_conf_mean"])
+    grid = _sync_summary(col("grid_dub_offset"), col("grid_dub_conf"))
+    res.dubbing |= {f"grid_speech_{k}": v for k, v in grid.items()}
+    res.dubbing["grid_speech_conf_vs_real"] = share(grid["conf_mean"])
     leak_dub = col("dub_leakage")
     res.leakage = {
         "dub_silent_over_speech": _mean(leak_dub),
         "real_silent_over_speech": _mean(col("real_leakage")),
         "n_dubs": int(np.isfinite(leak_dub).sum()) if leak_dub else 0,
+        "dub_follow_r": _mean(col("dub_follow_r")),
+        "grid_dub_follow_r": _mean(col("grid_dub_follow_r")),
+        "real_follow_r": _mean(col("real_follow_r")),
     }
 
 

@@ -79,6 +79,25 @@ def render_markdown(res: RealFaceResult) -> str:
             f"real clips (alignments): {lk['real_silent_over_speech']:.2f}",
         ),
     ]
+    if "floor_conf_mean" in d:  # context for the confidence (results recorded before 2026-12-05 lack it)
+        rows += [
+            (
+                "judge's floor: the real frames against that speech (not said by them)",
+                f"{d['floor_conf_mean']:.3f} ({d['floor_vs_real']:.0%} of real)",
+                "a dub at this level shows no sync",
+            ),
+            (
+                "dubs with held-out GRID speech (the voice the models learned; one shared layout)",
+                f"{d['grid_speech_in_sync_fraction']:.0%} in sync, {d['grid_speech_conf_mean']:.3f} "
+                f"({d['grid_speech_conf_vs_real']:.0%} of real)",
+                f"real clips, own audio: {real['conf_mean']:.3f}",
+            ),
+            (
+                "mouth follows the speech's loudness (Pearson r, no judge): other voices / GRID speech",
+                f"{lk['dub_follow_r']:.2f} / {lk['grid_dub_follow_r']:.2f}",
+                f"real clips, own audio: {lk['real_follow_r']:.2f}",
+            ),
+        ]
     if res.video:
         v = res.video
         rows += [
