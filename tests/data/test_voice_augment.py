@@ -74,6 +74,18 @@ def test_generator_hears_another_voice_but_the_expert_the_real_audio(fake_crema)
     assert ev.voice_augment is None  # evaluation hears the real audio
 
 
+def test_an_expert_in_training_hears_other_voices_in_its_own_window(fake_crema):
+    root, metas = fake_crema
+    clips = build_index(root, metas)
+    aug = VoiceAugment(p=1.0, max_warp=1.2, gain_db=0.0)
+    ds = WindowDataset(clips, "syncnet", train=True, samples_per_epoch=20, voice_augment=aug)
+    for i in range(20):
+        it = ds[i]
+        s = DEFAULT_SPEC.mel_start(it["start"])
+        real = np.arange(s, s + 16)[None, :] + 0.001 * np.arange(80)[:, None]
+        assert it["mel"].shape == real.shape and not np.allclose(it["mel"], real, atol=1e-4)
+
+
 def test_bad_settings_are_named():
     with pytest.raises(ConfigError, match="max_warp"):
         VoiceAugment(max_warp=0.9)

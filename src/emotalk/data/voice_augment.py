@@ -6,8 +6,9 @@ for held-out GRID speech to 0.44 for other voices). VoiceAugment warps the log-m
 of another length does (formants scaled by a factor, VTLP: Jaitly & Hinton 2013), and shifts its level. One draw
 per item, the same for all of its frames (one speaker).
 
-It touches the generator's per-frame mels only. The expert's sync window keeps the real audio, so the sync term
-still asks for the mouth of the words actually said, whatever voice the generator heard them in.
+For a generator it touches the per-frame mels only: the frozen expert's sync window keeps the real audio, so the
+sync term still asks for the mouth of the words actually said, whatever voice the generator heard them in. For an
+expert (syncnet mode) it changes the expert's own window, so the judge learns to hear the words in any voice.
 """
 
 from __future__ import annotations

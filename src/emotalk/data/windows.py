@@ -142,8 +142,9 @@ class WindowDataset(Dataset):
         neg_min_offset: syncnet: off-sync video starts are at least this many frames away (default T).
         cache_size: clips whose memory maps and mels each worker keeps open (each map holds a file descriptor).
         clip_weights: training: relative probability of drawing each clip (None: uniform), e.g. a data set mixture.
-        voice_augment: generator: other voices for the generator's per-frame mels (data/voice_augment.py); the
-            expert's sync window keeps the real audio. Training only.
+        voice_augment: other voices for the audio of the network being trained (data/voice_augment.py), training
+            only: the generator's per-frame mels (the frozen expert's sync window keeps the real audio), or the
+            expert's own window in syncnet mode.
     """
 
     def __init__(
@@ -350,9 +351,12 @@ class WindowDataset(Dataset):
                 "ref_start": aux,
             }
         elif self.mode == "syncnet":
+            mel_win = self._mel_window(self._mel(c), f, clip)
+            if self.voice_augment is not None:  # the expert itself learns to hear the words in any voice
+                mel_win = self.voice_augment(mel_win, self._generator(), self.spec)
             item |= {
                 "face": self._augment(faces[aux : aux + T]),
-                "mel": self._mel_window(self._mel(c), f, clip),
+                "mel": mel_win,
                 "label": float(aux == f),
                 "video_start": aux,
             }
