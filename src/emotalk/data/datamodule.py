@@ -87,8 +87,9 @@ class TalkingFaceDataModule(L.LightningDataModule):
             folders, each clip equally likely within its side); evaluation plans cover every folder's clips.
         unlabelled_emotion: the emotion given to clips without a label (GRID's read speech: "neutral"), so an
             emotion model can train on them; None keeps them unlabelled (-1).
-        voice_augment: generator, training loader: other voices for the generator's audio input (p, max_warp,
-            gain_db; data/voice_augment.py), for a corpus with few speakers; None: off (the paper).
+        voice_augment: training loader: other voices for the audio of the network in training, the generator's
+            per-frame mels or the expert's window (p, max_warp, gain_db; data/voice_augment.py), for a corpus with
+            few speakers; None: off (the paper).
     """
 
     def __init__(
@@ -200,7 +201,7 @@ class TalkingFaceDataModule(L.LightningDataModule):
                 name=s,
                 reference_other_clip=self.reference_other_clip,
                 clip_weights=weights,
-                voice_augment=self.voice_augment if train else None,
+                voice_augment=self.voice_augment,  # the dataset keeps it for training only
             )
         log.info(
             "data %s (%s): %s",

@@ -340,23 +340,17 @@ class WindowDataset(Dataset):
             both = self._augment(np.concatenate([faces[f : f + T], ref_faces[ref_start : ref_start + T]]))
             mel = self._mel(c)
             cols = frame_mel_starts(f, self.spec, clip.meta.fps)[:, None] + np.arange(self.spec.mel_step)
-            indiv = np.ascontiguousarray(mel[:, cols].transpose(1, 0, 2))  # (M, T, S) -> (T, M, S)
-            if self.voice_augment is not None:
-                indiv = self.voice_augment(indiv, self._generator(), self.spec)
             item |= {
                 "target": both[:T],
                 "reference": both[T:],
-                "indiv_mels": indiv,
+                "indiv_mels": self._voice(np.ascontiguousarray(mel[:, cols].transpose(1, 0, 2))),  # (T, M, S)
                 "mel": self._mel_window(mel, f, clip),
                 "ref_start": aux,
             }
         elif self.mode == "syncnet":
-            mel_win = self._mel_window(self._mel(c), f, clip)
-            if self.voice_augment is not None:  # the expert itself learns to hear the words in any voice
-                mel_win = self.voice_augment(mel_win, self._generator(), self.spec)
             item |= {
                 "face": self._augment(faces[aux : aux + T]),
-                "mel": mel_win,
+                "mel": self._voice(self._mel_window(self._mel(c), f, clip)),  # the expert in training hears any voice
                 "label": float(aux == f),
                 "video_start": aux,
             }
@@ -368,6 +362,10 @@ class WindowDataset(Dataset):
         """The sync-loss window: `mel_step` columns from spec.mel_start(f) (inside the mel by construction)."""
         s = self.spec.mel_start(f, clip.meta.fps)
         return np.ascontiguousarray(mel[:, s : s + self.spec.mel_step])
+
+    def _voice(self, mels: np.ndarray) -> np.ndarray:
+        """The audio of the network in training, in another voice when voice_augment is set (one draw per call)."""
+        return mels if self.voice_augment is None else self.voice_augment(mels, self._generator(), self.spec)
 
     def _augment(self, frames: np.ndarray) -> np.ndarray:
         if self.augment is None:

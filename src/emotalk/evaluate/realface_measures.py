@@ -190,12 +190,11 @@ def loudness_following(opening: np.ndarray, loudness_db: np.ndarray, max_lag: in
     the frame loudness (dB), the best over lags of up to `max_lag` frames (a mouth leads or trails its sound by a
     frame or two). Works for any voice, where an expert trained on one speaker's audio may not. NaN: too few
     frames with both."""
-    best = float("nan")
+    rs = []
     n = min(len(opening), len(loudness_db))
     for lag in range(-max_lag, max_lag + 1):  # shift first, then drop the pairs with a gap: frames stay aligned
         a, b = (opening[lag:n], loudness_db[: n - lag]) if lag >= 0 else (opening[:lag], loudness_db[-lag:n])
         ok = np.isfinite(a) & np.isfinite(b)
         if ok.sum() >= 8 and a[ok].std() > 1e-9 and b[ok].std() > 1e-9:
-            r = float(np.corrcoef(a[ok], b[ok])[0, 1])
-            best = r if not best >= r else best
-    return best
+            rs.append(float(np.corrcoef(a[ok], b[ok])[0, 1]))
+    return max(rs, default=float("nan"))
