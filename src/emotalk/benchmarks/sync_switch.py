@@ -1,6 +1,6 @@
-"""The paper's sync switch reached by the rule on real faces (issue #12 item 3).
+"""The paper's sync switch reached by the rule, on real faces and on the synthetic CREMA-D (issue #12 item 3).
 
-The lower-half base (`experiment=base_grid`) trains from scratch on GRID with L1 alone until the validation sync
+GRID: the lower-half base (`experiment=base_grid`) trains from scratch on GRID with L1 alone until the validation sync
 loss of its generated windows falls under the threshold, then α = 0.03 for good, as the paper trains. A quarter-width
 expert never brings even real windows near the paper's absolute 0.75 rule's regime, so the rule here is the relative
 one (`loss.sync_threshold_mode=relative`: 1.5 x the same expert's loss on the real, in-sync windows of the
@@ -11,6 +11,11 @@ Data: ``EMOTALK_BENCH_GRID_PRE`` (a preprocessed GRID folder) or the shared corp
 Expert: ``EMOTALK_BENCH_GRID_EXPERT`` (a GRID expert checkpoint), or one trained with `make realface`'s first recipe
 (about 40 CPU-minutes). Measured 2026-12-05 (experiments/results/sync-switch-grid-20261205.md): switched at step 544
 of 768, with the fine-tuned quarter-width expert (0.883).
+
+Synthetic: PL+DA (whole face, emotion) warm-started from the shipped real-face model (`pretrain=warm`, the stand-in
+for the paper's LRS2 pretraining), L1 + emotion + the download-free perceptual term until the same relative rule
+switches the tiny synthetic expert's sync term on. Judges: ``EMOTALK_BENCH_STAGES`` or trained as
+`benchmarks.learning` trains them. ``EMOTALK_BENCH_SWITCH=grid`` or ``=synthetic`` runs one half.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from emotalk.benchmarks.learning import fit
+from emotalk.benchmarks.learning import dataset, fit, train_judges
 from emotalk.benchmarks.realface import CACHE as _REALFACE_CACHE
 from emotalk.benchmarks.realface import GRID
 
@@ -31,6 +36,11 @@ EXPERT_RECIPE = ["trainer.max_epochs=26", "data.samples_per_epoch=2048", "model.
 #: The generator: 24 epochs of 512 windows (768 steps of 16), validation after each, the relative rule.
 GENERATOR_RECIPE = ["trainer.max_epochs=24", "data.samples_per_epoch=512", "model.lr=5e-4",
                     "loss.sync_threshold_mode=relative", "validate_first=true"]  # fmt: skip
+#: The synthetic half: 20 epochs of 512 windows (640 steps of 16) from the shipped model's weights.
+SYNTHETIC_RECIPE = ["trainer.max_epochs=20", "data.samples_per_epoch=512", "model.lr=2e-4", "pretrain=warm",
+                    "loss.sync_threshold_mode=relative", "model.perceptual.kind=expert_features",
+                    "data.reference_other_clip=0.5", "validate_first=true"]  # fmt: skip
+QUICK = ["trainer.max_epochs=2", "data.samples_per_epoch=64"]
 
 
 def grid_data() -> Path:
@@ -47,31 +57,49 @@ def grid_data() -> Path:
     return pre
 
 
-def run(quick: bool = False) -> list[dict]:
+def _switch_rows(m: dict, minutes: float, prefix: str, steps: int) -> list[dict]:
+    return [
+        {"name": f"{prefix}sync switch step (relative rule)", "value": m.get("sync_switch_step", "never"),
+         "unit": "step", "target": f"<= {steps}"},
+        {"name": f"{prefix}generator steps run", "value": m.get("global_step"), "unit": "step"},
+        {"name": f"{prefix}val sync loss of generated windows (last)", "value": m.get("val/loss_sync"), "unit": "BCE"},
+        {"name": f"{prefix}switch threshold (1.5 x the expert on real windows)", "value": m.get("val/sync_threshold"),
+         "unit": "BCE"},
+        {"name": f"{prefix}val lower-face L1 (last)", "value": m.get("val/loss_l1_lower"), "unit": "",
+         "target": f"< {m.get('val/loss_l1_lower_copy_ref', float('nan')):.4f}"},
+        {"name": f"{prefix}generator wall time (2 cores)", "value": minutes, "unit": "min"},
+    ]  # fmt: skip
+
+
+def _grid(tmp: Path, quick: bool) -> list[dict]:
     data = grid_data()
     rows: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="emotalk-sync-switch-") as tmp_s:
-        tmp = Path(tmp_s)
-        expert = os.environ.get("EMOTALK_BENCH_GRID_EXPERT")
-        if not expert:
-            recipe = ["trainer.max_epochs=1", "data.samples_per_epoch=256"] if quick else EXPERT_RECIPE
-            m, _ = fit("syncnet_grid", [*recipe, "data.num_workers=1"], data, tmp)
-            expert = str(tmp / "stages" / "syncnet_grid.ckpt")
-            rows.append({"name": "expert val accuracy (trained here)", "value": m.get("val/acc"), "unit": ""})
-        recipe = [*GENERATOR_RECIPE, *(["trainer.max_epochs=2", "data.samples_per_epoch=64"] if quick else [])]
-        t0 = time.perf_counter()
-        m, _ = fit("base_grid", [*recipe, f"model.expert={expert}", "data.num_workers=1"], data, tmp)
-        minutes = (time.perf_counter() - t0) / 60
-    switch = m.get("sync_switch_step", "never")
-    rows += [
-        {"name": "sync switch step (relative rule, from scratch)", "value": switch, "unit": "step",
-         "target": "<= 768"},
-        {"name": "generator steps run", "value": m.get("global_step"), "unit": "step"},
-        {"name": "val sync loss of generated windows (last)", "value": m.get("val/loss_sync"), "unit": "BCE"},
-        {"name": "switch threshold (1.5 x the expert on real windows)", "value": m.get("val/sync_threshold"),
-         "unit": "BCE"},
-        {"name": "val lower-face L1 (last)", "value": m.get("val/loss_l1_lower"), "unit": "",
-         "target": f"< {m.get('val/loss_l1_lower_copy_ref', float('nan')):.4f}"},
-        {"name": "generator wall time (2 cores)", "value": minutes, "unit": "min"},
-    ]  # fmt: skip
+    expert = os.environ.get("EMOTALK_BENCH_GRID_EXPERT")
+    if not expert:
+        recipe = ["trainer.max_epochs=1", "data.samples_per_epoch=256"] if quick else EXPERT_RECIPE
+        m, _ = fit("syncnet_grid", [*recipe, "data.num_workers=1"], data, tmp)
+        expert = str(tmp / "stages" / "syncnet_grid.ckpt")
+        rows.append({"name": "GRID expert val accuracy (trained here)", "value": m.get("val/acc"), "unit": ""})
+    t0 = time.perf_counter()
+    recipe = [*GENERATOR_RECIPE, *(QUICK if quick else []), f"model.expert={expert}", "data.num_workers=1"]
+    m, _ = fit("base_grid", recipe, data, tmp)
+    return rows + _switch_rows(m, (time.perf_counter() - t0) / 60, "GRID, from scratch: ", 768)
+
+
+def _synthetic(tmp: Path, quick: bool) -> list[dict]:
+    data = dataset()
+    stages, rows = train_judges(data, tmp, quick)
+    judges = [f"model.expert={stages / 'syncnet.ckpt'}", f"model.classifier={stages / 'emotion_classifier.ckpt'}"]
+    t0 = time.perf_counter()
+    m, _ = fit("pl_da", [*SYNTHETIC_RECIPE, *(QUICK if quick else []), *judges, "data.num_workers=1"], data, tmp)
+    return rows + _switch_rows(m, (time.perf_counter() - t0) / 60, "synthetic, warm start: ", 640)
+
+
+def run(quick: bool = False) -> list[dict]:
+    halves = os.environ.get("EMOTALK_BENCH_SWITCH", "grid,synthetic").split(",")
+    rows: list[dict] = []
+    for half, bench in (("grid", _grid), ("synthetic", _synthetic)):
+        if half in halves:
+            with tempfile.TemporaryDirectory(prefix=f"emotalk-sync-switch-{half}-") as tmp:
+                rows += bench(Path(tmp), quick)
     return rows
