@@ -29,7 +29,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import open_dict
 
@@ -135,6 +135,22 @@ def classifier_gate(checkpoint: Path, data: Path) -> GateResult:
     return result
 
 
+def _load_judges(stages: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Experts and classifiers by key suffix: "" (trained against) and "_independent" (when `stages` holds one)."""
+    from emotalk.evaluate.emotion_acc import load_classifier
+    from emotalk.evaluate.realface import SyncJudge
+    from emotalk.models.stages import load_net
+
+    experts = {"": SyncJudge(load_net(stages / "syncnet.ckpt", "syncnet", "expert SyncNet", "syncnet"))}
+    if (stages / f"{INDEPENDENT_SYNC}.ckpt").is_file():
+        net = load_net(stages / f"{INDEPENDENT_SYNC}.ckpt", "syncnet", "independent SyncNet", INDEPENDENT_SYNC)
+        experts["_independent"] = SyncJudge(net)
+    judges = {"": load_classifier(stages / "emotion_classifier.ckpt")}
+    if (stages / f"{INDEPENDENT}.ckpt").is_file():
+        judges["_independent"] = load_classifier(stages / f"{INDEPENDENT}.ckpt")
+    return experts, judges
+
+
 def judge_generated(
     checkpoint: Path,
     stages: Path,
@@ -159,18 +175,10 @@ def judge_generated(
     import numpy as np
 
     from emotalk.cremad import TEST_ACTORS
-    from emotalk.evaluate.emotion_acc import classify_video, load_classifier
+    from emotalk.evaluate.emotion_acc import classify_video
     from emotalk.evaluate.protocol import test_clips
-    from emotalk.evaluate.realface import (
-        FaceClip,
-        SyncJudge,
-        generate_frames,
-        mel_windows,
-        offset_and_confidence,
-        pingpong,
-    )
+    from emotalk.evaluate.realface import FaceClip, generate_frames, mel_windows, offset_and_confidence, pingpong
     from emotalk.infer.model import load_generator
-    from emotalk.models.stages import load_net
     from emotalk.spec import EMOTIONS
 
     model = load_generator(checkpoint, device="cpu")
@@ -181,13 +189,7 @@ def judge_generated(
         model = runtime_for(
             model, "openvino", precision, calibration_clips=calibration_clips, capture=capture_calibration
         )
-    experts = {"": SyncJudge(load_net(stages / "syncnet.ckpt", "syncnet", "expert SyncNet", "syncnet"))}
-    if (stages / f"{INDEPENDENT_SYNC}.ckpt").is_file():
-        net = load_net(stages / f"{INDEPENDENT_SYNC}.ckpt", "syncnet", "independent SyncNet", INDEPENDENT_SYNC)
-        experts["_independent"] = SyncJudge(net)
-    judges = {"": load_classifier(stages / "emotion_classifier.ckpt")}
-    if (stages / f"{INDEPENDENT}.ckpt").is_file():
-        judges["_independent"] = load_classifier(stages / f"{INDEPENDENT}.ckpt")
+    experts, judges = _load_judges(stages)
     metas = test_clips(data, actors or sorted(set(TEST_ACTORS) & _actors(data)))[:max_clips]
     clips = [FaceClip.load(data, m) for m in metas]
     hits = dict.fromkeys(judges, 0)

@@ -36,7 +36,8 @@ EXPERT_RECIPE = ["trainer.max_epochs=26", "data.samples_per_epoch=2048", "model.
 #: The generator: 24 epochs of 512 windows (768 steps of 16), validation after each, the relative rule.
 GENERATOR_RECIPE = ["trainer.max_epochs=24", "data.samples_per_epoch=512", "model.lr=5e-4",
                     "loss.sync_threshold_mode=relative", "validate_first=true"]  # fmt: skip
-#: The synthetic half: 20 epochs of 512 windows (640 steps of 16) from the shipped model's weights.
+#: The synthetic half: 20 epochs of 512 windows (640 batches of 16) from the shipped model's weights. Measured
+#: 2026-12-05 (experiments/results/emogen-synthetic-sync-20261205.md): switched after epoch 15 (480 batches).
 SYNTHETIC_RECIPE = ["trainer.max_epochs=20", "data.samples_per_epoch=512", "model.lr=2e-4", "pretrain=warm",
                     "loss.sync_threshold_mode=relative", "model.perceptual.kind=expert_features",
                     "data.reference_other_clip=0.5", "validate_first=true"]  # fmt: skip
@@ -57,11 +58,12 @@ def grid_data() -> Path:
     return pre
 
 
-def _switch_rows(m: dict, minutes: float, prefix: str, steps: int) -> list[dict]:
+def _switch_rows(m: dict, minutes: float, prefix: str) -> list[dict]:
+    """Steps are Lightning's global steps: one per optimizer step, so two per batch where the classifier trains too."""
     return [
         {"name": f"{prefix}sync switch step (relative rule)", "value": m.get("sync_switch_step", "never"),
-         "unit": "step", "target": f"<= {steps}"},
-        {"name": f"{prefix}generator steps run", "value": m.get("global_step"), "unit": "step"},
+         "unit": "step", "target": f"<= {m.get('global_step')}"},
+        {"name": f"{prefix}global steps run", "value": m.get("global_step"), "unit": "step"},
         {"name": f"{prefix}val sync loss of generated windows (last)", "value": m.get("val/loss_sync"), "unit": "BCE"},
         {"name": f"{prefix}switch threshold (1.5 x the expert on real windows)", "value": m.get("val/sync_threshold"),
          "unit": "BCE"},
@@ -83,7 +85,7 @@ def _grid(tmp: Path, quick: bool) -> list[dict]:
     t0 = time.perf_counter()
     recipe = [*GENERATOR_RECIPE, *(QUICK if quick else []), f"model.expert={expert}", "data.num_workers=1"]
     m, _ = fit("base_grid", recipe, data, tmp)
-    return rows + _switch_rows(m, (time.perf_counter() - t0) / 60, "GRID, from scratch: ", 768)
+    return rows + _switch_rows(m, (time.perf_counter() - t0) / 60, "GRID, from scratch: ")
 
 
 def _synthetic(tmp: Path, quick: bool) -> list[dict]:
@@ -92,7 +94,7 @@ def _synthetic(tmp: Path, quick: bool) -> list[dict]:
     judges = [f"model.expert={stages / 'syncnet.ckpt'}", f"model.classifier={stages / 'emotion_classifier.ckpt'}"]
     t0 = time.perf_counter()
     m, _ = fit("pl_da", [*SYNTHETIC_RECIPE, *(QUICK if quick else []), *judges, "data.num_workers=1"], data, tmp)
-    return rows + _switch_rows(m, (time.perf_counter() - t0) / 60, "synthetic, warm start: ", 640)
+    return rows + _switch_rows(m, (time.perf_counter() - t0) / 60, "synthetic, warm start: ")
 
 
 def run(quick: bool = False) -> list[dict]:
