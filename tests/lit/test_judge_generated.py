@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from emotalk.benchmarks.learning import INDEPENDENT_SYNC, judge_generated
+
 
 def _stages(tiny_stages: Path, tmp: Path, independent_expert: Path | None) -> Path:
     stages = tmp / "judges"
@@ -15,7 +17,7 @@ def _stages(tiny_stages: Path, tmp: Path, independent_expert: Path | None) -> Pa
     for name in ("syncnet.ckpt", "emotion_classifier.ckpt"):
         shutil.copy(tiny_stages / name, stages / name)
     if independent_expert is not None:
-        shutil.copy(independent_expert, stages / "syncnet_independent.ckpt")
+        shutil.copy(independent_expert, stages / f"{INDEPENDENT_SYNC}.ckpt")
     return stages
 
 
@@ -31,8 +33,6 @@ def _perturbed_expert(src: Path, dest: Path) -> Path:
 
 
 def test_independent_expert_scores_the_same_clips_with_its_own_network(tiny_stages, synthetic_pre, tmp_path):
-    from emotalk.benchmarks.learning import judge_generated
-
     generator = tiny_stages / "base_lrs2_fullface.ckpt"
     alone = judge_generated(generator, _stages(tiny_stages, tmp_path / "a", None), synthetic_pre, max_clips=1)
     assert "sync_conf_share_independent" not in alone
