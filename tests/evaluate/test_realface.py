@@ -135,6 +135,9 @@ def test_markdown_names_the_baselines() -> None:
     res.leakage |= {"dub_follow_r": 0.44, "grid_dub_follow_r": 0.65, "real_follow_r": 0.62}
     md = render_markdown(res)
     assert "0.050 (24% of real)" in md and "100% in sync, 0.180 (86% of real)" in md and "0.44 / 0.65" in md
+    assert "ceiling" not in md
+    res.dubbing |= {"voiced_real_in_sync_fraction": 0.95, "voiced_real_conf_mean": 0.12, "voiced_real_vs_real": 0.57}
+    assert "ceiling" in (md := render_markdown(res)) and "95% in sync, 0.120 (57% of real)" in md
     assert "dubbed happy at strength 0.5 | 0.930" in md and "sad" not in md  # only the asks that were measured
 
 
@@ -192,3 +195,18 @@ def test_video_checks_let_the_eyes_change_only_as_far_as_the_emotion_asks(
     assert v["n_videos"] == 1 and v["eye_ssim"] > 0.9
     assert v["eye_ssim"] > v["eye_ssim_happy_0.5"] > v["eye_ssim_happy_1"]
     assert v["eye_ssim_sad_1"] < v["eye_ssim"]
+
+
+def test_other_voice_moves_the_pitch_and_keeps_the_timing() -> None:
+    """The ceiling reading's voice: a 200 Hz tone three semitones up sits at 200·2^(3/12) Hz, as long as before."""
+    from emotalk.evaluate.realface_measures import other_voice
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    tone = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    for st in (3.0, -3.0):
+        y = other_voice(tone, st)
+        assert len(y) == len(tone)
+        spec = np.abs(np.fft.rfft(y[2000:-2000]))
+        peak = np.argmax(spec) * sr / len(y[2000:-2000])
+        assert abs(peak - 200 * 2 ** (st / 12)) < 4, (st, peak)

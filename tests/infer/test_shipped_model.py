@@ -106,7 +106,8 @@ def test_shipped_expert_finds_the_offset_of_a_held_out_real_clip(shift: int) -> 
 def test_protocol_context_rows_on_a_held_out_real_clip(media: Path) -> None:
     """One row of `emotalk evaluate --dataset grid` with the shipped model and judge on a held-out example
     sentence: the judge's floor (the real frames against speech they do not say) sits well below the clip's own
-    confidence, the dub with another GRID sentence is found in sync, and the real mouth follows its loudness."""
+    confidence, the dub with another GRID sentence is found in sync, the real mouth follows its loudness, and its own
+    words in another voice read between the floor and the own voice."""
     from emotalk.audio.load import load_audio
     from emotalk.evaluate.realface import _clip_row
     from emotalk.evaluate.realface_measures import FaceClip, MouthMeter, SyncJudge, speech_chunks
@@ -124,3 +125,6 @@ def test_protocol_context_rows_on_a_held_out_real_clip(media: Path) -> None:
     assert row["real_conf"] > row["floor_conf"] + 0.1, row
     assert abs(row["grid_dub_offset"]) <= 1 and row["grid_dub_conf"] > row["floor_conf"], row
     assert row["real_follow_r"] > 0.3, row
+    # the judge's ceiling for other voices: the real mouth with its own words in another voice reads below the
+    # words in the voice it learned, and above speech the frames do not say
+    assert row["floor_conf"] < row["voiced_conf"] < row["real_conf"], row

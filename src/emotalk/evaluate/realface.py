@@ -42,6 +42,7 @@ from emotalk.evaluate.realface_measures import (
     IN_SYNC_TOLERANCE,
     MAX_OFFSET,
     SILENCE_DB,
+    VOICE_SHIFTS,
     FaceClip,
     MouthMeter,
     SyncJudge,
@@ -50,6 +51,7 @@ from emotalk.evaluate.realface_measures import (
     loudness_following,
     mel_windows,
     offset_and_confidence,
+    other_voice,
     pingpong,
     silent_frames,
     speech_chunks,
@@ -243,9 +245,10 @@ def _clip_row(
     """Parts 1-3 on one held-out clip: reenacted from `other`'s frames, the real clip's own sync, dubbed with the
     speech `chunk`, and (with `leakage`) the dub's and the real clip's mouth opening in silence over speech.
 
-    Two readings put the dub's confidence in context: the judge's floor (the real frames against the same speech,
-    which they do not say) and the dub with `other`'s GRID speech (the voice both the generator and the judge
-    learned). With `leakage`, the mouth's loudness-following r, a judge-free measure that works for any voice."""
+    Three readings put the dub's confidence in context: the judge's floor (the real frames against the same speech,
+    which they do not say), its ceiling for other voices (the real frames against their own words in another voice,
+    `VOICE_SHIFTS`) and the dub with `other`'s GRID speech (the voice both the generator and the judge learned).
+    With `leakage`, the mouth's loudness-following r, a judge-free measure that works for any voice."""
     from emotalk.evaluate.image_metrics import frame_ssim_psnr
 
     fake = reenact(model, clip, other)
@@ -254,6 +257,11 @@ def _clip_row(
     rs, rp = frame_ssim_psnr(_lower(refs), _lower(clip.faces))
     own_mels = mel_windows(clip.wav, len(clip.faces), clip.fps)
     off, conf = offset_and_confidence(judge.curve(clip.faces, own_mels))
+    n = len(clip.faces)
+    voiced = [
+        offset_and_confidence(judge.curve(clip.faces, mel_windows(other_voice(clip.wav, st), n, clip.fps)))
+        for st in VOICE_SHIFTS
+    ]
     name, wav = chunk
     dubbed, mels = dub(model, clip, wav)
     d_off, d_conf = offset_and_confidence(judge.curve(dubbed, mels))
@@ -270,6 +278,8 @@ def _clip_row(
         "copy_psnr": float(np.mean(rp)),
         "real_offset": off,
         "real_conf": conf,
+        "voiced_in_sync": float(np.mean([abs(o) <= IN_SYNC_TOLERANCE for o, _ in voiced])),
+        "voiced_conf": float(np.mean([c for _, c in voiced])),
         "dub_offset": d_off,
         "dub_conf": d_conf,
         "floor_conf": floor_conf,
@@ -317,6 +327,9 @@ def _summarise_held_out(res: RealFaceResult) -> None:
     res.dubbing["conf_vs_real"] = share(res.dubbing["conf_mean"])
     res.dubbing["floor_conf_mean"] = _mean(col("floor_conf"))
     res.dubbing["floor_vs_real"] = share(res.dubbing["floor_conf_mean"])
+    res.dubbing["voiced_real_in_sync_fraction"] = _mean(col("voiced_in_sync"))
+    res.dubbing["voiced_real_conf_mean"] = _mean(col("voiced_conf"))
+    res.dubbing["voiced_real_vs_real"] = share(res.dubbing["voiced_real_conf_mean"])
     grid = _sync_summary(col("grid_dub_offset"), col("grid_dub_conf"))
     res.dubbing |= {f"grid_speech_{k}": v for k, v in grid.items()}
     res.dubbing["grid_speech_conf_vs_real"] = share(grid["conf_mean"])
@@ -385,6 +398,7 @@ __all__ = [
     "IN_SYNC_TOLERANCE",
     "MAX_OFFSET",
     "SILENCE_DB",
+    "VOICE_SHIFTS",
     "FaceClip",
     "MouthMeter",
     "RealFaceResult",
@@ -395,6 +409,7 @@ __all__ = [
     "leakage_ratio",
     "mel_windows",
     "offset_and_confidence",
+    "other_voice",
     "pingpong",
     "reenact",
     "render_markdown",

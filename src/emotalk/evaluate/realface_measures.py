@@ -19,6 +19,10 @@ SILENCE_DB = 30.0  # a frame is silent when its RMS is this many dB below the cl
 #: Emotion models are also dubbed in these (emotion, strength) asks: the eye region may change only as far as the
 #: emotion and its strength ask (issue #13 item 4); neutral must keep the source's eyes.
 EMOTION_SWEEP = (("happy", 0.5), ("happy", 1.0), ("sad", 1.0))
+#: The judge's reading of a perfect dub in another voice: the real frames against their own words with the pitch
+#: and formants moved by these semitones (librosa's resampling shift; timing unchanged). A judge that heard one
+#: voice loses confidence here although the mouth is the real one, which bounds what any dub can reach.
+VOICE_SHIFTS = (-3.0, 3.0)
 
 
 def sweep_key(emotion: str, strength: float) -> str:
@@ -75,6 +79,14 @@ def mel_windows(wav: np.ndarray, n_frames: int, fps: float, spec: AVSpec = DEFAU
     from emotalk.infer.audio import MelSource
 
     return MelSource(wav, fps, spec).windows(range(n_frames))
+
+
+def other_voice(wav: np.ndarray, semitones: float, spec: AVSpec = DEFAULT_SPEC) -> np.ndarray:
+    """`wav` spoken `semitones` higher (pitch and formants together, duration kept)."""
+    import librosa
+
+    y = librosa.effects.pitch_shift(np.asarray(wav, np.float32), sr=spec.sample_rate, n_steps=semitones)
+    return y.astype(np.float32, copy=False)
 
 
 def frame_loudness(wav: np.ndarray, n_frames: int, fps: float, spec: AVSpec = DEFAULT_SPEC) -> np.ndarray:

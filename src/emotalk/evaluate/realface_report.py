@@ -79,25 +79,7 @@ def render_markdown(res: RealFaceResult) -> str:
             f"real clips (alignments): {lk['real_silent_over_speech']:.2f}",
         ),
     ]
-    if "floor_conf_mean" in d:  # context for the confidence (results recorded before 2026-12-05 lack it)
-        rows += [
-            (
-                "judge's floor: the real frames against that speech (not said by them)",
-                f"{d['floor_conf_mean']:.3f} ({d['floor_vs_real']:.0%} of real)",
-                "a dub at this level shows no sync",
-            ),
-            (
-                "dubs with held-out GRID speech (the voice the models learned; one shared layout)",
-                f"{d['grid_speech_in_sync_fraction']:.0%} in sync, {d['grid_speech_conf_mean']:.3f} "
-                f"({d['grid_speech_conf_vs_real']:.0%} of real)",
-                f"real clips, own audio: {real['conf_mean']:.3f}",
-            ),
-            (
-                "mouth follows the speech's loudness (Pearson r, no judge): other voices / GRID speech",
-                f"{lk['dub_follow_r']:.2f} / {lk['grid_dub_follow_r']:.2f}",
-                f"real clips, own audio: {lk['real_follow_r']:.2f}",
-            ),
-        ]
+    rows += _context_rows(d, real, lk)
     if res.video:
         v = res.video
         rows += [
@@ -124,6 +106,43 @@ def render_markdown(res: RealFaceResult) -> str:
                 f"{o['own_audio_offset']:+d}, {o['own_audio_conf']:.3f} | {o['leakage']:.2f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _context_rows(d: dict[str, Any], real: dict[str, Any], lk: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The readings that put the dub's confidence in context (older result records lack some or all of them)."""
+    rows: list[tuple[str, str, str]] = []
+    if "floor_conf_mean" in d:
+        rows.append(
+            (
+                "judge's floor: the real frames against that speech (not said by them)",
+                f"{d['floor_conf_mean']:.3f} ({d['floor_vs_real']:.0%} of real)",
+                "a dub at this level shows no sync",
+            )
+        )
+    if "voiced_real_conf_mean" in d:
+        rows.append(
+            (
+                "judge's ceiling for other voices: the real frames against their own words, ±3 semitones",
+                f"{d['voiced_real_in_sync_fraction']:.0%} in sync, {d['voiced_real_conf_mean']:.3f} "
+                f"({d['voiced_real_vs_real']:.0%} of real)",
+                "a perfect dub in another voice reads about this",
+            )
+        )
+    if "floor_conf_mean" in d:
+        rows += [
+            (
+                "dubs with held-out GRID speech (the voice the models learned; one shared layout)",
+                f"{d['grid_speech_in_sync_fraction']:.0%} in sync, {d['grid_speech_conf_mean']:.3f} "
+                f"({d['grid_speech_conf_vs_real']:.0%} of real)",
+                f"real clips, own audio: {real['conf_mean']:.3f}",
+            ),
+            (
+                "mouth follows the speech's loudness (Pearson r, no judge): other voices / GRID speech",
+                f"{lk['dub_follow_r']:.2f} / {lk['grid_dub_follow_r']:.2f}",
+                f"real clips, own audio: {lk['real_follow_r']:.2f}",
+            ),
+        ]
+    return rows
 
 
 def save_dub_grid(path: Path, rows: Sequence[tuple[str, np.ndarray, np.ndarray]], n: int = 6) -> Path:
