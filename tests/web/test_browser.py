@@ -63,10 +63,15 @@ def browser(
 
 
 @pytest.fixture(scope="module")
-def server(tiny_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    tiny_ckpt: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
     cwd = tmp_path_factory.mktemp("browser_server")
+    failed = request.session.testsfailed
     with ServerProcess(["--checkpoint", str(tiny_ckpt), "--data-dir", "web"], cwd=cwd) as s:
         yield s
+        if request.session.testsfailed > failed:  # what the server was doing, with every thread's stack
+            print(f"server log after a failed browser test:\n{s.dump_stacks()}")
 
 
 @pytest.fixture(scope="module")

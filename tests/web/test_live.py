@@ -27,6 +27,9 @@ def test_serve_without_checkpoint(tmp_path: Path) -> None:
         r = httpx.post(f"{server.url}/api/jobs", files={"video": ("v.mp4", b"0")})
         assert r.status_code == 503
         assert "Sync Input" in httpx.get(server.url).text
+        stacks = server.dump_stacks()  # SIGUSR1: every thread's stack, and the server goes on answering
+        assert "most recent call first" in stacks and "uvicorn" in stacks and stacks.count("Thread 0x") >= 2
+        assert server.health()["status"] == "no model"
         code = server.stop()
     assert code == 0, server.output()
     assert "model: none" in server.output()

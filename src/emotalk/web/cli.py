@@ -124,8 +124,19 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.certfile:
         log.warning("serving plain HTTP on %s: browsers allow recording only over HTTPS or on localhost", args.host)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    _stacks_on_sigusr1()
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: for a server, a normal stop
         log.info("emotalk serve stopped")
     return 0
+
+
+def _stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every thread's Python stack to stderr: what a server that stopped answering is
+    stuck on (the signal handler runs in C, so it works while the event loop or a worker is blocked)."""
+    import faulthandler
+    import signal
+
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)

@@ -103,6 +103,14 @@ class ServerProcess:
     def health(self) -> dict[str, Any]:
         return httpx.get(f"{self.url}/api/health", verify=self.verify, timeout=10).json()
 
+    def dump_stacks(self, wait_s: float = 1.0) -> str:
+        """Every thread's stack in the server's log (SIGUSR1, see web/cli.py), then the log's tail: for a test
+        that found the server no longer answering."""
+        if self.proc is not None and self.proc.poll() is None and hasattr(signal, "SIGUSR1"):
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(wait_s)
+        return self.output()[-12000:]
+
     def stop(self, timeout: float = 20.0) -> int | None:
         """Ctrl-C (a graceful stop: running jobs are marked interrupted), then a kill if it hangs."""
         if self.proc is None or self.proc.poll() is not None:
