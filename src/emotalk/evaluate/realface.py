@@ -255,9 +255,9 @@ def _clip_row(
     refs = other.faces[pingpong(len(other.faces), len(clip.faces))]
     s, p = frame_ssim_psnr(_lower(fake), _lower(clip.faces))
     rs, rp = frame_ssim_psnr(_lower(refs), _lower(clip.faces))
-    own_mels = mel_windows(clip.wav, len(clip.faces), clip.fps)
-    off, conf = offset_and_confidence(judge.curve(clip.faces, own_mels))
     n = len(clip.faces)
+    own_mels = mel_windows(clip.wav, n, clip.fps)
+    off, conf = offset_and_confidence(judge.curve(clip.faces, own_mels))
     voiced = [
         offset_and_confidence(judge.curve(clip.faces, mel_windows(other_voice(clip.wav, st), n, clip.fps)))
         for st in VOICE_SHIFTS
