@@ -256,12 +256,8 @@ def _clip_row(
     s, p = frame_ssim_psnr(_lower(fake), _lower(clip.faces))
     rs, rp = frame_ssim_psnr(_lower(refs), _lower(clip.faces))
     n = len(clip.faces)
-    own_mels = mel_windows(clip.wav, n, clip.fps)
-    off, conf = offset_and_confidence(judge.curve(clip.faces, own_mels))
-    voiced = [
-        offset_and_confidence(judge.curve(clip.faces, mel_windows(other_voice(clip.wav, st), n, clip.fps)))
-        for st in VOICE_SHIFTS
-    ]
+    tracks = [mel_windows(w, n, clip.fps) for w in (clip.wav, *(other_voice(clip.wav, st) for st in VOICE_SHIFTS))]
+    (off, conf), *voiced = (offset_and_confidence(c) for c in judge.curves(clip.faces, tracks))
     name, wav = chunk
     dubbed, mels = dub(model, clip, wav)
     d_off, d_conf = offset_and_confidence(judge.curve(dubbed, mels))

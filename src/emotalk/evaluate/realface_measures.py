@@ -129,26 +129,39 @@ class SyncJudge:
         self.net, self.spec, self.batch = expert.eval(), spec, batch
 
     @torch.inference_mode()
-    def embeddings(self, frames: np.ndarray, mels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Face embeddings of every T-frame window [n - T + 1, D] and audio embeddings of every frame's window."""
+    def face_embeddings(self, frames: np.ndarray) -> torch.Tensor:
+        """Face embeddings of every T-frame window [n - T + 1, D]."""
         T = self.spec.T
         x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0).permute(3, 0, 1, 2)  # (3, N, S, S)
         wins = x.unfold(1, T, 1).permute(1, 0, 4, 2, 3)  # (N - T + 1, 3, T, S, S)
-        face = torch.cat([self.net.embed_face(wins[i : i + self.batch]) for i in range(0, len(wins), self.batch)])
+        return torch.cat([self.net.embed_face(wins[i : i + self.batch]) for i in range(0, len(wins), self.batch)])
+
+    @torch.inference_mode()
+    def audio_embeddings(self, mels: np.ndarray) -> torch.Tensor:
+        """Audio embeddings of every frame's mel window [N, D]."""
         m = torch.from_numpy(np.ascontiguousarray(mels, dtype=np.float32)).unsqueeze(1)  # (N, 1, 80, 16)
-        audio = torch.cat([self.net.embed_audio(m[i : i + self.batch]) for i in range(0, len(m), self.batch)])
-        return face, audio
+        return torch.cat([self.net.embed_audio(m[i : i + self.batch]) for i in range(0, len(m), self.batch)])
 
     def curve(self, frames: np.ndarray, mels: np.ndarray, max_offset: int = MAX_OFFSET) -> np.ndarray:
         """Mean cosine over windows at each audio offset d in [-max_offset, max_offset] (positive: audio later)."""
-        face, audio = self.embeddings(frames, mels)
-        n = len(face)
-        out = np.full(2 * max_offset + 1, np.nan)
-        for k, d in enumerate(range(-max_offset, max_offset + 1)):
-            lo, hi = max(0, -d), min(n, len(audio) - d)
-            if hi - lo >= 1:
-                out[k] = float(torch.nn.functional.cosine_similarity(face[lo:hi], audio[lo + d : hi + d]).mean())
-        return out
+        return self.curves(frames, [mels], max_offset)[0]
+
+    def curves(
+        self, frames: np.ndarray, tracks: Sequence[np.ndarray], max_offset: int = MAX_OFFSET
+    ) -> list[np.ndarray]:
+        """`curve` of the same frames against each of several mel tracks (the faces are embedded once)."""
+        face = self.face_embeddings(frames)
+        return [_offset_curve(face, self.audio_embeddings(mels), max_offset) for mels in tracks]
+
+
+def _offset_curve(face: torch.Tensor, audio: torch.Tensor, max_offset: int) -> np.ndarray:
+    n = len(face)
+    out = np.full(2 * max_offset + 1, np.nan)
+    for k, d in enumerate(range(-max_offset, max_offset + 1)):
+        lo, hi = max(0, -d), min(n, len(audio) - d)
+        if hi - lo >= 1:
+            out[k] = float(torch.nn.functional.cosine_similarity(face[lo:hi], audio[lo + d : hi + d]).mean())
+    return out
 
 
 def offset_and_confidence(curve: np.ndarray) -> tuple[int, float]:

@@ -110,15 +110,15 @@ def render_markdown(res: RealFaceResult) -> str:
 
 def _context_rows(d: dict[str, Any], real: dict[str, Any], lk: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The readings that put the dub's confidence in context (older result records lack some or all of them)."""
-    rows: list[tuple[str, str, str]] = []
-    if "floor_conf_mean" in d:
-        rows.append(
-            (
-                "judge's floor: the real frames against that speech (not said by them)",
-                f"{d['floor_conf_mean']:.3f} ({d['floor_vs_real']:.0%} of real)",
-                "a dub at this level shows no sync",
-            )
+    if "floor_conf_mean" not in d:
+        return []
+    rows = [
+        (
+            "judge's floor: the real frames against that speech (not said by them)",
+            f"{d['floor_conf_mean']:.3f} ({d['floor_vs_real']:.0%} of real)",
+            "a dub at this level shows no sync",
         )
+    ]
     if "voiced_real_conf_mean" in d:
         rows.append(
             (
@@ -128,20 +128,19 @@ def _context_rows(d: dict[str, Any], real: dict[str, Any], lk: dict[str, Any]) -
                 "a perfect dub in another voice reads about this",
             )
         )
-    if "floor_conf_mean" in d:
-        rows += [
-            (
-                "dubs with held-out GRID speech (the voice the models learned; one shared layout)",
-                f"{d['grid_speech_in_sync_fraction']:.0%} in sync, {d['grid_speech_conf_mean']:.3f} "
-                f"({d['grid_speech_conf_vs_real']:.0%} of real)",
-                f"real clips, own audio: {real['conf_mean']:.3f}",
-            ),
-            (
-                "mouth follows the speech's loudness (Pearson r, no judge): other voices / GRID speech",
-                f"{lk['dub_follow_r']:.2f} / {lk['grid_dub_follow_r']:.2f}",
-                f"real clips, own audio: {lk['real_follow_r']:.2f}",
-            ),
-        ]
+    rows += [
+        (
+            "dubs with held-out GRID speech (the voice the models learned; one shared layout)",
+            f"{d['grid_speech_in_sync_fraction']:.0%} in sync, {d['grid_speech_conf_mean']:.3f} "
+            f"({d['grid_speech_conf_vs_real']:.0%} of real)",
+            f"real clips, own audio: {real['conf_mean']:.3f}",
+        ),
+        (
+            "mouth follows the speech's loudness (Pearson r, no judge): other voices / GRID speech",
+            f"{lk['dub_follow_r']:.2f} / {lk['grid_dub_follow_r']:.2f}",
+            f"real clips, own audio: {lk['real_follow_r']:.2f}",
+        ),
+    ]
     return rows
 
 
